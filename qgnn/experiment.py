@@ -1,0 +1,228 @@
+"""One train-and-evaluate run: dataset → features/kernels → models → table, JSON, plots.
+
+This is what ``qgnn train`` and ``qgnn demo`` call; notebooks can call it too.
+Every model in one run sees the same graphs and the same folds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qgnn.backends.base import Backend
+from qgnn.errors import QgnnError, graph_label
+from qgnn.evaluation import (
+    ModelResult,
+    evaluate_precomputed,
+    evaluate_qek,
+    format_table,
+    make_folds,
+    shortest_path_grams,
+    weisfeiler_lehman_grams,
+    write_results,
+)
+
+KERNEL_MODELS = ("qek-svm", "wl-svm", "sp-svm")
+GNN_MODELS = ("gin", "qgin", "qgps")
+QUANTUM_MODELS = ("qek-svm", "qgin", "qgps")
+MODELS = KERNEL_MODELS + GNN_MODELS
+
+
+def make_backend(name: str, **options: Any) -> Backend:
+    """A backend from its command-line name.
+
+    Names: ``emu-sv`` (default, exact), ``emu-mps``, ``qutip``, ``subspace``
+    (exact within a controlled truncated basis), ``pasqal:<DEVICE>`` (Pasqal
+    cloud, e.g. ``pasqal:EMU_MPS`` or ``pasqal:FRESNEL``).
+    """
+    from qgnn import backends
+
+    simple = {"emu-sv": "EmuSV", "emu-mps": "EmuMPS", "qutip": "QutipEmulator", "subspace": "Subspace"}
+    if name in simple:
+        return getattr(backends, simple[name])(**options)  # type: ignore[no-any-return]
+    if name.startswith("pasqal:"):
+        return backends.PasqalCloud(device=name.split(":", 1)[1], **options)  # type: ignore[no-any-return]
+    raise QgnnError(f"unknown backend {name!r}: choose one of {sorted(simple)} or pasqal:<DEVICE>")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that defines a training run (recorded in the results JSON).
+
+    Args:
+        dataset: shipped dataset name (see ``qgnn datasets``).
+        models: model names, e.g. ``("qek-svm", "wl-svm")``.
+        max_nodes: keep graphs with at most this many nodes (= atoms).
+        folds: outer folds k.
+        repeats: repetitions of the k-fold split.
+        seed: seed for folds, inner CV, embedding and model initialisation.
+        backend: backend name (see :func:`make_backend`).
+        workers: worker processes for the quantum features.
+        executor: ``None`` or ``"dask://host:port"``.
+        shots: ``None`` for exact probabilities, else samples per graph.
+        out: output folder for results JSON and plots.
+        limit: evaluate at most this many graphs (stratified subsample), or all.
+    """
+
+    dataset: str = "PTC_FM"
+    models: tuple[str, ...] = ("qek-svm",)
+    max_nodes: int | None = 16
+    folds: int = 5
+    repeats: int = 3
+    seed: int = 0
+    backend: str = "emu-sv"
+    workers: int = 1
+    executor: str | None = None
+    shots: int | None = None
+    out: str = "results"
+    limit: int | None = None
+    gnn_epochs: int = 100
+
+
+@dataclass
+class ExperimentReport:
+    """Results of :func:`run_experiment`."""
+
+    config: ExperimentConfig
+    results: list[ModelResult]
+    n_graphs: int
+    failures: dict[int, str] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    feature_seconds: float = 0.0
+
+    def table(self) -> str:
+        """The results table as text."""
+        return format_table(self.results)
+
+
+def run_experiment(config: ExperimentConfig, *, progress: bool = True, pipeline: Any = None) -> ExperimentReport:
+    """Load the dataset, featurise, evaluate every model on the same folds, write outputs."""
+    from qgnn.data import load_dataset
+
+    unknown = [m for m in config.models if m not in MODELS]
+    if unknown or not config.models:
+        raise QgnnError(f"unknown model(s) {unknown or config.models}: choose from {', '.join(MODELS)}")
+    dataset = load_dataset(config.dataset, max_nodes=config.max_nodes)
+    if config.limit is not None:
+        dataset = dataset[_stratified_subsample(dataset.y, config.limit, config.seed, dataset.task)]
+    graphs = list(dataset)
+    if not graphs:
+        raise QgnnError(f"{config.dataset} has no graph with at most {config.max_nodes} nodes")
+    failures: dict[int, str] = {}
+    results_q: list[Any] = []
+    feature_seconds = 0.0
+    if any(m in QUANTUM_MODELS for m in config.models):
+        from qgnn.features import FeaturePipeline
+
+        if pipeline is None:
+            pipeline = FeaturePipeline(
+                backend=make_backend(config.backend),
+                shots=config.shots,
+                n_workers=config.workers,
+                executor=config.executor,
+                embed_seed=config.seed,
+                progress=progress,
+            )
+        start = time.perf_counter()
+        results_q = pipeline.run(graphs)
+        feature_seconds = time.perf_counter() - start
+        failures = {r.index: str(r.error) for r in results_q if not r.ok}
+        keep = [i for i, r in enumerate(results_q) if r.ok]
+        graphs = [graphs[i] for i in keep]
+        results_q = [results_q[i] for i in keep]
+        dataset = dataset[keep]
+        if not graphs:
+            raise QgnnError(f"no graph could be featurised; first failures:\n{_failure_lines(failures)}")
+    y = np.asarray(dataset.y)
+    task = dataset.task
+    folds = make_folds(y, folds=config.folds, repeats=config.repeats, seed=config.seed, task=task)
+    out = Path(config.out)
+    files: list[Path] = []
+    model_results: list[ModelResult] = []
+    for model in config.models:
+        start = time.perf_counter()
+        if model in KERNEL_MODELS and task != "classification":
+            raise QgnnError(f"{model} is a classifier; {config.dataset} is a regression dataset: use gin/qgin/qgps")
+        if model == "qek-svm":
+            from qgnn.features import excitation_matrix
+
+            X = excitation_matrix(results_q)
+            result = evaluate_qek(X, y, folds, seed=config.seed)
+            files.append(_kernel_plot(X, y, result, out / f"{config.dataset}-qek-kernel.png"))
+        elif model in ("wl-svm", "sp-svm"):
+            grams = weisfeiler_lehman_grams(graphs) if model == "wl-svm" else shortest_path_grams(graphs)
+            setup = time.perf_counter() - start
+            result = evaluate_precomputed(model, grams, y, folds, seed=config.seed)
+            result.setup_seconds = setup
+        else:
+            from qgnn.nn.training import evaluate_gnn
+
+            result, curve_png = evaluate_gnn(
+                model, dataset, results_q if model != "gin" else None, folds,
+                seed=config.seed, epochs=config.gnn_epochs, out=out, progress=progress,
+            )
+            files.append(curve_png)
+        if model in QUANTUM_MODELS:
+            result.setup_seconds += feature_seconds
+        if task == "classification":
+            files.append(_confusion(result, dataset.classes, out / f"{config.dataset}-{model}-confusion.png"))
+        model_results.append(result)
+    json_path = write_results(
+        out / f"{config.dataset}-results.json",
+        asdict(config),
+        model_results,
+        {"n_graphs": len(graphs), "graph_indices": [int(g.graph["index"]) for g in graphs],
+         "failures": {str(k): v for k, v in failures.items()}, "feature_seconds": feature_seconds},
+    )
+    files.insert(0, json_path)
+    return ExperimentReport(config, model_results, len(graphs), failures, files, feature_seconds)
+
+
+def _failure_lines(failures: dict[int, str], limit: int = 10) -> str:
+    lines = [f"  {graph_label(i)}: {why}" for i, why in list(failures.items())[:limit]]
+    if len(failures) > limit:
+        lines.append(f"  ... and {len(failures) - limit} more")
+    return "\n".join(lines)
+
+
+def _stratified_subsample(y: np.ndarray, limit: int, seed: int, task: str) -> np.ndarray:
+    if limit < 1:
+        raise QgnnError(f"limit must be ≥ 1, got {limit}")
+    if limit >= len(y):
+        return np.arange(len(y))
+    from sklearn.model_selection import train_test_split
+
+    stratify = y if task == "classification" else None
+    keep, _ = train_test_split(np.arange(len(y)), train_size=limit, random_state=seed, stratify=stratify)
+    return np.sort(keep)
+
+
+def _kernel_plot(X: np.ndarray, y: np.ndarray, result: ModelResult, path: Path) -> Path:
+    from qgnn.kernels import QuantumEvolutionKernel
+    from qgnn.plots import kernel_heatmap
+
+    mu = float(np.median([f.best_params["mu"] for f in result.folds]))
+    K = QuantumEvolutionKernel(mu=mu).kernel_matrix(X)
+    return kernel_heatmap(K, y, path, title=f"QEK, μ = {mu:g}")
+
+
+def _confusion(result: ModelResult, classes: Sequence[Any], path: Path) -> Path:
+    from qgnn.plots import confusion_plot
+
+    y_true = [v for f in result.folds for v in f.y_true]
+    y_pred = [v for f in result.folds for v in f.y_pred]
+    return confusion_plot(y_true, y_pred, [str(c) for c in classes], path, title=f"{result.model} (all folds)")
+
+
+def describe_failures(report: ExperimentReport) -> str:
+    """Human-readable list of graphs left out because they could not be featurised."""
+    if not report.failures:
+        return "every selected graph was featurised"
+    return f"{len(report.failures)} graph(s) could not be featurised and were left out of every model:\n" + _failure_lines(
+        report.failures
+    )

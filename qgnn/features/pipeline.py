@@ -1,0 +1,417 @@
+"""The FeaturePipeline: graphs → embedding → sequence → backend → Measurement.
+
+It composes the stages with an on-disk cache (a rerun recomputes nothing),
+parallel worker processes (one torch/BLAS thread each), largest-first
+scheduling, one progress bar, and a per-graph outcome: a graph that cannot be
+embedded or run is returned with its reason, never dropped.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import as_completed as futures_as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pulser
+from pulser.devices import AnalogDevice
+from tqdm.auto import tqdm
+
+from qgnn.backends.base import Backend, Measurement, check_evaluation_times, check_shots
+from qgnn.errors import QgnnError, graph_label
+from qgnn.features.cache import BlobCache, cache_dir, stable_hash
+
+EMBEDDING_CACHE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class GraphResult:
+    """What the pipeline produced for one graph.
+
+    Args:
+        index: the graph's dataset index (``graph.graph["index"]``), else its
+            position in the input.
+        n_nodes: number of nodes (= atoms).
+        embedding: the :class:`qgnn.embedding.Embedding`, or ``None`` if
+            embedding failed.
+        measurement: the backend's :class:`Measurement`, or ``None`` on failure.
+        error: why the graph failed, or ``None``.
+        cached: True when the measurement came from the cache.
+    """
+
+    index: int
+    n_nodes: int
+    embedding: Any = None
+    measurement: Measurement | None = None
+    error: str | None = None
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the graph was featurised."""
+        return self.measurement is not None
+
+
+@dataclass(frozen=True)
+class _Task:
+    position: int
+    index: int
+    graph: nx.Graph
+    embedding: Any
+    config: _Config
+
+
+@dataclass(frozen=True)
+class _Config:
+    device: pulser.devices.Device
+    schedule: Any
+    backend: Backend
+    evaluation_times: tuple[float, ...]
+    shots: int | None
+    embed_seed: int
+    strict_embedding: bool
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    position: int
+    embedding: Any = None
+    measurement: Measurement | None = None
+    sequence_key: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _embed(graph: nx.Graph, index: int, config: _Config) -> Any:
+    from qgnn.embedding import embed
+
+    return embed(
+        graph,
+        config.device,
+        rabi_frequency=config.schedule.max_rabi_frequency,
+        seed=config.embed_seed,
+        strict=config.strict_embedding,
+        index=index,
+    )
+
+
+def _sequence_key(sequence: pulser.Sequence, config: _Config) -> str:
+    return stable_hash(
+        {
+            "sequence": sequence.to_abstract_repr(),
+            "backend": config.backend.cache_key(),
+            "shots": config.shots,
+            "evaluation_times": config.evaluation_times,
+        }
+    )
+
+
+def _work(task: _Task) -> _Outcome:
+    """Embed (unless cached), build and run one graph; never raises for a graph's own failure."""
+    start = time.perf_counter()
+    config = task.config
+    embedding = task.embedding
+    try:
+        if embedding is None:
+            embedding = _embed(task.graph, task.index, config)
+        sequence = config.schedule.build(embedding.register, config.device)
+        key = _sequence_key(sequence, config)
+        (measurement,) = config.backend.run(
+            [sequence], shots=config.shots, evaluation_times=config.evaluation_times
+        )
+    except QgnnError as exc:
+        return _Outcome(task.position, embedding, error=_describe(exc), seconds=time.perf_counter() - start)
+    return _Outcome(task.position, embedding, measurement, key, seconds=time.perf_counter() - start)
+
+
+def _init_worker(num_threads: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(num_threads)
+    os.environ["MKL_NUM_THREADS"] = str(num_threads)
+    import torch
+
+    torch.set_num_threads(num_threads)
+
+
+def _encode_measurement(measurement: Measurement) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **measurement.to_arrays())
+    return buffer.getvalue()
+
+
+def _decode_measurement(payload: bytes) -> Measurement:
+    with np.load(io.BytesIO(payload), allow_pickle=False) as arrays:
+        return Measurement.from_arrays({k: arrays[k] for k in arrays.files})
+
+
+class FeaturePipeline:
+    """Embed graphs, build their sequences, run them, and cache the measurements.
+
+    Args:
+        device: the Pulser device the registers and sequences must satisfy
+            (default ``AnalogDevice``).
+        schedule: a :mod:`qgnn.pulses` schedule (default ``ConstantDrive()``:
+            Ω = 2π rad/µs, δ = 0, 660 ns); its ``max_rabi_frequency`` sets the
+            blockade radius used by the embedding.
+        backend: a :class:`qgnn.backends.Backend` (default ``EmuSV()``).
+        evaluation_times: fractions of the sequence duration to measure at.
+        shots: ``None`` for exact probabilities, else the number of samples.
+        cache_dir: cache root (default :func:`qgnn.features.cache_dir`);
+            ``False`` disables caching.
+        n_workers: worker processes (1 = run in this process).
+        threads_per_worker: torch/BLAS threads in each worker (default 1:
+            more threads per process is slower on a busy machine).
+        executor: ``None`` (local processes) or ``"dask://host:port"`` to send
+            the per-graph work to an existing Dask distributed cluster.
+        embed_seed: seed of the embedding optimiser.
+        strict_embedding: fail graphs that have no exact unit-disk embedding.
+        progress: show a progress bar.
+
+    Example:
+        >>> from qgnn.data import load_dataset
+        >>> pipe = FeaturePipeline(n_workers=2)
+        >>> results = pipe.run(load_dataset("PTC_FM", max_nodes=8))  # doctest: +SKIP
+        >>> [r.error for r in results if not r.ok]  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        device: pulser.devices.Device = AnalogDevice,
+        schedule: Any = None,
+        backend: Backend | None = None,
+        *,
+        evaluation_times: Sequence[float] = (1.0,),
+        shots: int | None = None,
+        cache_dir: str | Path | bool | None = None,
+        n_workers: int = 1,
+        threads_per_worker: int = 1,
+        executor: str | None = None,
+        embed_seed: int = 0,
+        strict_embedding: bool = False,
+        progress: bool = True,
+    ) -> None:
+        from qgnn.backends import EmuSV
+        from qgnn.pulses import ConstantDrive
+
+        if not isinstance(device, pulser.devices.Device | pulser.devices.VirtualDevice):
+            raise QgnnError(f"device must be a pulser Device, got {type(device).__name__}")
+        if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+            raise QgnnError(f"n_workers must be a positive integer, got {n_workers!r}")
+        if executor is not None and not str(executor).startswith("dask://"):
+            raise QgnnError(f"executor must be None or 'dask://host:port', got {executor!r}")
+        self.device = device
+        self.schedule = schedule if schedule is not None else ConstantDrive()
+        self.backend = backend if backend is not None else EmuSV()
+        self.evaluation_times = check_evaluation_times(evaluation_times)
+        self.shots = check_shots(shots)
+        self.n_workers = n_workers
+        self.threads_per_worker = threads_per_worker
+        self.executor = executor
+        self.embed_seed = embed_seed
+        self.strict_embedding = strict_embedding
+        self.progress = progress
+        if cache_dir is False:
+            self._embeddings: BlobCache | None = None
+            self._measurements: BlobCache | None = None
+        else:
+            root = Path(cache_dir) if isinstance(cache_dir, str | Path) else globals()["cache_dir"]()
+            self._embeddings = BlobCache(root, "embeddings")
+            self._measurements = BlobCache(root, "measurements")
+        self.last_run_seconds: dict[str, float] = {}
+
+    @property
+    def _config(self) -> _Config:
+        return _Config(
+            self.device,
+            self.schedule,
+            self.backend,
+            self.evaluation_times,
+            self.shots,
+            self.embed_seed,
+            self.strict_embedding,
+        )
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes the features (device, schedule, backend, times, shots)."""
+        return stable_hash(
+            {
+                "device": self.device.to_abstract_repr(),
+                "schedule": repr(self.schedule),
+                "backend": self.backend.cache_key(),
+                "evaluation_times": self.evaluation_times,
+                "shots": self.shots,
+                "embed_seed": self.embed_seed,
+                "strict": self.strict_embedding,
+            }
+        )[:16]
+
+    def _embedding_key(self, graph: nx.Graph) -> str:
+        return stable_hash(
+            {
+                "version": EMBEDDING_CACHE_VERSION,
+                "nodes": [repr(n) for n in graph.nodes],
+                "edges": [[repr(u), repr(v)] for u, v in graph.edges],
+                "device": self.device.to_abstract_repr(),
+                "rabi_frequency": self.schedule.max_rabi_frequency,
+                "seed": self.embed_seed,
+                "strict": self.strict_embedding,
+            }
+        )
+
+    def run_one(self, graph: nx.Graph) -> GraphResult:
+        """Featurise one graph (no worker processes, no progress bar)."""
+        saved = self.n_workers, self.progress
+        self.n_workers, self.progress = 1, False
+        try:
+            return self.run([graph])[0]
+        finally:
+            self.n_workers, self.progress = saved
+
+    def run(self, graphs: Iterable[nx.Graph]) -> list[GraphResult]:
+        """Featurise every graph; one :class:`GraphResult` per input, in input order."""
+        graph_list = list(graphs)
+        config = self._config
+        results: list[GraphResult | None] = [None] * len(graph_list)
+        tasks: list[_Task] = []
+        embedding_keys: dict[int, str] = {}
+        for position, graph in enumerate(graph_list):
+            if not isinstance(graph, nx.Graph):
+                results[position] = GraphResult(
+                    position,
+                    0,
+                    error=f"InvalidGraphError: graph at position {position} is a {type(graph).__name__}, "
+                    "not a networkx.Graph (convert PyG Data with qgnn.data.from_pyg)",
+                )
+                continue
+            index = int(graph.graph.get("index", position))
+            embedding = None
+            if self._embeddings is not None:
+                embedding_keys[position] = self._embedding_key(graph)
+                payload = self._embeddings.get(embedding_keys[position])
+                embedding = pickle.loads(payload) if payload is not None else None
+            if embedding is not None and self._measurements is not None:
+                cached = self._cached_measurement(embedding, config)
+                if cached is not None:
+                    results[position] = GraphResult(index, graph.number_of_nodes(), embedding, cached, cached=True)
+                    continue
+            tasks.append(_Task(position, index, graph, embedding, config))
+        tasks.sort(key=lambda t: -t.graph.number_of_nodes())
+        start = time.perf_counter()
+        bar = tqdm(
+            total=len(graph_list),
+            initial=len(graph_list) - len(tasks),
+            desc="quantum features",
+            unit="graph",
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
+        by_position = {t.position: t for t in tasks}
+        with bar:
+            for outcome in self._execute(tasks):
+                task = by_position[outcome.position]
+                self._store(task, outcome, embedding_keys.get(task.position))
+                results[task.position] = GraphResult(
+                    task.index,
+                    task.graph.number_of_nodes(),
+                    outcome.embedding,
+                    outcome.measurement,
+                    None if outcome.measurement is not None else outcome.error,
+                )
+                bar.update(1)
+                if outcome.error:
+                    bar.set_postfix_str(f"{graph_label(task.index)} failed", refresh=False)
+        self.last_run_seconds = {"compute": time.perf_counter() - start, "computed": float(len(tasks))}
+        return [r for r in results if r is not None]
+
+    def _cached_measurement(self, embedding: Any, config: _Config) -> Measurement | None:
+        assert self._measurements is not None
+        try:
+            sequence = config.schedule.build(embedding.register, config.device)
+        except QgnnError:
+            return None
+        payload = self._measurements.get(_sequence_key(sequence, config))
+        if payload is None:
+            return None
+        try:
+            return _decode_measurement(payload)
+        except (ValueError, KeyError, OSError):
+            return None
+
+    def _store(self, task: _Task, outcome: _Outcome, embedding_key: str | None) -> None:
+        if self._embeddings is None or self._measurements is None:
+            return
+        if task.embedding is None and outcome.embedding is not None and embedding_key is not None:
+            self._embeddings.put(embedding_key, pickle.dumps(outcome.embedding))
+        if outcome.measurement is not None and outcome.sequence_key is not None:
+            self._measurements.put(outcome.sequence_key, _encode_measurement(outcome.measurement))
+
+    def _execute(self, tasks: list[_Task]) -> Iterator[_Outcome]:
+        if not tasks:
+            return
+        if self.executor is not None:
+            yield from self._execute_dask(tasks)
+        elif self.n_workers == 1 or len(tasks) == 1:
+            for task in tasks:
+                yield _work(task)
+        else:
+            import multiprocessing
+
+            with ProcessPoolExecutor(
+                max_workers=min(self.n_workers, len(tasks)),
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self.threads_per_worker,),
+            ) as pool:
+                futures: list[Future[_Outcome]] = [pool.submit(_work, task) for task in tasks]
+                for future in futures_as_completed(futures):
+                    yield future.result()
+
+    def _execute_dask(self, tasks: list[_Task]) -> Iterator[_Outcome]:
+        from qgnn.errors import require_extra
+
+        require_extra("distributed", "dask")
+        from distributed import Client, as_completed
+
+        address = str(self.executor).removeprefix("dask://")
+        with Client(address, set_as_default=False) as client:
+            client.run(_init_worker, self.threads_per_worker)
+            futures = {client.submit(_work, task, pure=False): task for task in tasks}
+            for future in as_completed(futures):
+                task = futures[future]
+                try:
+                    yield future.result()
+                except Exception as exc:  # a lost worker costs only its in-flight graphs
+                    yield _Outcome(task.position, error=f"worker lost: {_describe(exc)}")
+
+
+@dataclass
+class FailureReport:
+    """Graphs a pipeline run could not featurise, with reasons."""
+
+    failures: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_results(cls, results: Sequence[GraphResult]) -> FailureReport:
+        """Collect the failed graphs of a run."""
+        return cls({r.index: str(r.error) for r in results if not r.ok})
+
+    def __len__(self) -> int:
+        return len(self.failures)
+
+    def summary(self, limit: int = 10) -> str:
+        """One line per failed graph (at most ``limit``)."""
+        lines = [f"{graph_label(i)}: {reason}" for i, reason in list(self.failures.items())[:limit]]
+        if len(self.failures) > limit:
+            lines.append(f"... and {len(self.failures) - limit} more")
+        return "\n".join(lines)

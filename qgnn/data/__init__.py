@@ -1,0 +1,29 @@
+"""Shipped graph datasets and graph conversions.
+
+:func:`load_dataset` reads the TU-format benchmarks (MUTAG, PTC_*, AIDS,
+NCI1, IMDB-BINARY, PROTEINS) and ESOL from the repository's ``datasets/``
+folder, checking every file's SHA-256, and returns a :class:`GraphDataset`
+of ``networkx`` graphs. :func:`to_pyg` / :func:`from_pyg` convert between
+networkx and PyTorch Geometric; :func:`validate_graph` is the input check
+shared by every stage taking a graph.
+"""
+
+from __future__ import annotations
+
+from qgnn.data.checksums import datasets_root
+from qgnn.data.convert import from_pyg, to_pyg
+from qgnn.data.dataset import GraphDataset
+from qgnn.data.registry import DATASET_NAMES, canonical_name, dataset_summary, load_dataset
+from qgnn.data.validation import validate_graph
+
+__all__ = [
+    "DATASET_NAMES",
+    "GraphDataset",
+    "canonical_name",
+    "dataset_summary",
+    "datasets_root",
+    "from_pyg",
+    "load_dataset",
+    "to_pyg",
+    "validate_graph",
+]

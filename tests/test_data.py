@@ -1,0 +1,413 @@
+"""Tests of qgnn.data: shipped datasets, integrity checks, conversions, ``qgnn datasets``."""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from qgnn.data import (
+    DATASET_NAMES,
+    GraphDataset,
+    dataset_summary,
+    from_pyg,
+    load_dataset,
+    to_pyg,
+    validate_graph,
+)
+from qgnn.data.tu import parse_label_maps
+from qgnn.errors import ChecksumError, DatasetError, InvalidGraphError, MissingExtraError
+
+DATASETS = Path(__file__).resolve().parents[1] / "datasets"
+STATS = json.loads((DATASETS / "stats.json").read_text())
+TU_NAMES = ["MUTAG", "PTC_FM", "PTC_FR", "PTC_MM", "AIDS", "NCI1", "IMDB-BINARY", "PROTEINS"]
+
+
+def _rows(path: Path) -> list[list[str]]:
+    """Plain-Python reader of a TU file (independent of qgnn's numpy parser)."""
+    return [[x.strip() for x in line.split(",")] for line in path.read_text().splitlines() if line.strip()]
+
+
+def _raw(name: str) -> dict[str, object]:
+    folder = DATASETS / name
+    a = [(int(u), int(v)) for u, v in _rows(folder / f"{name}_A.txt")]
+    indicator = [int(r[0]) for r in _rows(folder / f"{name}_graph_indicator.txt")]
+    labels = [int(r[0]) for r in _rows(folder / f"{name}_graph_labels.txt")]
+    sizes = collections.Counter(indicator)
+    return {
+        "a_lines": len(a),
+        "undirected": len({(min(u, v), max(u, v)) for u, v in a}),
+        "nodes": len(indicator),
+        "graphs": len(labels),
+        "class_counts": {str(k): v for k, v in collections.Counter(labels).items()},
+        "sizes": [sizes[g] for g in range(1, len(labels) + 1)],
+    }
+
+
+def _copy_dataset(tmp_path: Path, name: str) -> Path:
+    root = tmp_path / "datasets"
+    shutil.copytree(DATASETS / name, root / name)
+    shutil.copy(DATASETS / "SHA256SUMS", root / "SHA256SUMS")
+    return root
+
+
+def _rewrite_sums(root: Path) -> None:
+    lines = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != "SHA256SUMS"):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        lines.append(f"{digest}  ./{path.relative_to(root).as_posix()}\n")
+    (root / "SHA256SUMS").write_text("".join(lines))
+
+
+@pytest.mark.parametrize("name", TU_NAMES)
+def test_tu_counts_match_stats_and_raw_files(name: str) -> None:
+    raw, stats = _raw(name), STATS[name]
+    dataset = load_dataset(name)
+    assert len(dataset) == raw["graphs"] == stats["n_graphs"]
+    counts = collections.Counter(str(dataset.classes[c]) for c in dataset.y.tolist())
+    assert dict(counts) == raw["class_counts"] == stats["class_counts"]
+    assert dataset.num_nodes.tolist() == raw["sizes"]
+    assert int(dataset.num_nodes.sum()) == raw["nodes"] == stats["n_nodes_total"]
+    graphs = list(dataset)
+    assert sum(g.number_of_edges() for g in graphs) == raw["undirected"] == stats["n_undirected_edges"]
+    assert [g.number_of_nodes() for g in graphs] == raw["sizes"]
+    assert all(list(g.nodes) == list(range(g.number_of_nodes())) for g in graphs)
+    assert [g.graph["index"] for g in graphs] == list(range(len(dataset)))
+    summary = dataset_summary(name)
+    assert summary["graphs_with_at_most"] == {
+        k: stats["graphs_with_nodes"][f"le{k}"] for k in (12, 16, 20, 25)
+    }
+    assert (summary["nodes_min"], summary["nodes_median"], summary["nodes_max"]) == (
+        stats["nodes_min"],
+        stats["nodes_median"],
+        stats["nodes_max"],
+    )
+
+
+def test_mutag_labels_elements_and_targets() -> None:
+    mutag = load_dataset("mutag")
+    assert mutag.name == "MUTAG" and mutag.task == "classification"
+    assert mutag.classes == (-1, 1) and mutag.num_classes == 2
+    assert mutag.node_label_names == {0: "C", 1: "N", 2: "O", 3: "F", 4: "I", 5: "Cl", 6: "Br"}
+    assert mutag.edge_label_names == {0: "aromatic", 1: "single", 2: "double", 3: "triple"}
+    g = mutag[0]
+    raw_labels = [int(r[0]) for r in _rows(DATASETS / "MUTAG" / "MUTAG_node_labels.txt")][:17]
+    assert [g.nodes[v]["label"] for v in g] == raw_labels
+    carbons = [v for v in g if g.nodes[v]["label"] == 0]
+    assert carbons and all(g.nodes[v]["element"] == "C" for v in carbons)
+    assert {g.nodes[v]["element"] for v in g} == {"C", "N", "O"}
+    a = [(int(u), int(v)) for u, v in _rows(DATASETS / "MUTAG" / "MUTAG_A.txt")]
+    edge_codes = [int(r[0]) for r in _rows(DATASETS / "MUTAG" / "MUTAG_edge_labels.txt")]
+    for (u, v), code in zip(a, edge_codes, strict=True):
+        if u <= 17 and v <= 17:
+            assert g.edges[u - 1, v - 1]["label"] == code
+            assert g.edges[u - 1, v - 1]["bond"] == mutag.edge_label_names[code]
+    y_raw = [int(r[0]) for r in _rows(DATASETS / "MUTAG" / "MUTAG_graph_labels.txt")]
+    assert [mutag.classes[c] for c in mutag.y.tolist()] == y_raw
+    assert mutag.y.dtype == np.int64 and set(mutag.y.tolist()) == {0, 1}
+    assert (g.graph["y_original"], g.graph["y"], g.graph["dataset"]) == (y_raw[0], mutag.y[0], "MUTAG")
+
+
+def test_label_maps_per_dataset() -> None:
+    carbon = {"PTC_FM": 2, "PTC_FR": 5, "PTC_MM": 5, "AIDS": 0, "MUTAG": 0}
+    for name, code in carbon.items():
+        assert load_dataset(name).node_label_names[code] == "C"
+    assert load_dataset("PTC_FM").node_label_names[5] == "Cl"
+    assert load_dataset("PTC_FR").edge_label_names == {0: "triple", 1: "double", 2: "single", 3: "aromatic"}
+    aids = load_dataset("AIDS")
+    assert len(aids.node_label_names) == 38 and aids.node_label_names[37] == "Tb"
+    assert aids.edge_label_names == {0: "single", 1: "double", 2: "triple"}
+    g = aids[0]
+    first = [float(x) for x in _rows(DATASETS / "AIDS" / "AIDS_node_attributes.txt")[0]]
+    assert g.nodes[0]["attributes"] == pytest.approx(tuple(first))
+    nci1, proteins, imdb = load_dataset("NCI1"), load_dataset("PROTEINS"), load_dataset("IMDB-BINARY")
+    assert nci1.node_label_names is None and nci1.edge_label_names is None
+    assert all(data["element"] is None and data["label"] >= 1 for _, data in nci1[0].nodes(data=True))
+    assert proteins[0].nodes[0]["attributes"] == (23.0,) and proteins.classes == (1, 2)
+    assert all(data == {} for _, data in imdb[0].nodes(data=True))
+    assert all(data == {} for *_, data in imdb[0].edges(data=True))
+
+
+def test_parse_label_maps_ignores_text_without_maps() -> None:
+    assert parse_label_maps("README\n\nNo maps here.\n") == (None, None)
+    node, edge = parse_label_maps("Node labels:\n\n  0  C\n  1  N\n\nEdge labels:\n\n  0  single\n")
+    assert node == {0: "C", 1: "N"} and edge == {0: "single"}
+
+
+def test_max_nodes_filter_keeps_original_indices() -> None:
+    full = load_dataset("MUTAG")
+    small = load_dataset("MUTAG", max_nodes=12)
+    expected = [i for i, n in enumerate(_raw("MUTAG")["sizes"]) if n <= 12]
+    assert len(small) == 29 == len(expected)
+    assert small.indices.tolist() == expected
+    assert small.num_classes == 2 and small.y.tolist() == full.y[expected].tolist()
+    for position, g in enumerate(small):
+        assert g.number_of_nodes() <= 12
+        assert g.graph["index"] == expected[position]
+        reference = full[expected[position]]
+        assert set(g.edges) == set(reference.edges)
+        assert dict(g.nodes(data="label")) == dict(reference.nodes(data="label"))
+    assert len(load_dataset("MUTAG", max_nodes=9)) == 0
+    assert repr(small) == "GraphDataset('MUTAG', graphs=29 of 188, 2 classes)"
+
+
+def test_indexing_subsets_and_filter() -> None:
+    ptc = load_dataset("PTC_MM")
+    assert ptc[-1].graph["index"] == len(ptc) - 1
+    part = ptc[10:20:3]
+    assert isinstance(part, GraphDataset) and part.indices.tolist() == [10, 13, 16, 19]
+    assert part[[0, -1]].indices.tolist() == [10, 19]
+    assert ptc[np.array([5, 2])].indices.tolist() == [5, 2]
+    mask = ptc.y == 1
+    assert ptc[mask].indices.tolist() == np.flatnonzero(mask).tolist()
+    assert len(ptc[[]]) == 0
+    two_nodes = ptc.filter(lambda g: g.number_of_nodes() == 2)
+    assert two_nodes.indices.tolist() == np.flatnonzero(ptc.num_nodes == 2).tolist() and len(two_nodes) > 0
+    g = ptc[0]
+    g.add_node(999)
+    assert ptc[0].number_of_nodes() == int(ptc.num_nodes[0])
+    with pytest.raises(IndexError, match="out of range"):
+        ptc[len(ptc)]
+    with pytest.raises(IndexError, match="out of range"):
+        ptc[[0, 10_000]]
+    with pytest.raises(IndexError, match="mask"):
+        ptc[np.array([True, False])]
+    with pytest.raises(TypeError, match="index with an int"):
+        ptc["0"]
+    with pytest.raises(TypeError):
+        ptc[1.5]
+
+
+def test_imdb_duplicate_lines_are_merged() -> None:
+    lines = (DATASETS / "IMDB-BINARY" / "IMDB-BINARY_A.txt").read_text().splitlines()
+    assert len(lines) == 386124 and len(set(lines)) == 193062
+    imdb = load_dataset("imdb-binary")
+    assert sum(g.number_of_edges() for g in imdb) == 96531
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(DatasetError, match="valid names.*MUTAG.*ESOL"):
+        load_dataset("QM9")
+    with pytest.raises(DatasetError, match="unknown dataset"):
+        load_dataset(3)  # type: ignore[arg-type]
+    for bad in (0, -1):
+        with pytest.raises(DatasetError, match=">= 1"):
+            load_dataset("MUTAG", max_nodes=bad)
+    for bad in (2.5, "12", True):
+        with pytest.raises(DatasetError, match="must be an int"):
+            load_dataset("MUTAG", max_nodes=bad)  # type: ignore[arg-type]
+    assert len(load_dataset("MUTAG", max_nodes=np.int64(12))) == 29
+
+
+def test_missing_root_and_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_dataset("MUTAG", root=tmp_path / "nowhere")
+    with pytest.raises(DatasetError, match="no SHA256SUMS"):
+        load_dataset("MUTAG", root=tmp_path)
+    root = _copy_dataset(tmp_path, "MUTAG")
+    monkeypatch.setenv("QGNN_DATASETS_DIR", str(root))
+    assert len(load_dataset("MUTAG")) == 188
+    with pytest.raises(DatasetError, match="PTC_FM"):
+        load_dataset("PTC_FM")
+
+
+def test_checksum_mismatch_names_file(tmp_path: Path) -> None:
+    root = _copy_dataset(tmp_path, "MUTAG")
+    assert len(load_dataset("MUTAG", root=root)) == 188
+    labels = root / "MUTAG" / "MUTAG_graph_labels.txt"
+    labels.write_text(labels.read_text().replace("-1", "1", 1))
+    with pytest.raises(ChecksumError, match=r"MUTAG_graph_labels\.txt.*git checkout -- datasets/MUTAG/"):
+        load_dataset("MUTAG", root=root)
+    readme = root / "MUTAG" / "README.txt"
+    labels.write_bytes((DATASETS / "MUTAG" / "MUTAG_graph_labels.txt").read_bytes())
+    readme.write_text(readme.read_text().replace("  0  C", "  0  Si"))
+    with pytest.raises(ChecksumError, match=r"README\.txt"):
+        load_dataset("MUTAG", root=root)
+    sums = root / "SHA256SUMS"
+    sums.write_text("".join(line for line in sums.read_text().splitlines(True) if "MUTAG_A.txt" not in line))
+    readme.write_bytes((DATASETS / "MUTAG" / "README.txt").read_bytes())
+    with pytest.raises(ChecksumError, match=r"MUTAG_A\.txt has no entry"):
+        load_dataset("MUTAG", root=root)
+
+
+def test_self_loop_in_files_is_rejected(tmp_path: Path) -> None:
+    root = _copy_dataset(tmp_path, "MUTAG")
+    folder = root / "MUTAG"
+    indicator = [int(r[0]) for r in _rows(folder / "MUTAG_graph_indicator.txt")]
+    node = indicator.index(4) + 1  # first node of the 4th graph (index 3), 1-based id
+    with open(folder / "MUTAG_A.txt", "a") as f:
+        f.write(f"{node}, {node}\n")
+    with open(folder / "MUTAG_edge_labels.txt", "a") as f:
+        f.write("1\n")
+    with pytest.raises(ChecksumError):
+        load_dataset("MUTAG", root=root)
+    _rewrite_sums(root)
+    with pytest.raises(InvalidGraphError, match=r"graph 3 of MUTAG: self-loop on node 0"):
+        load_dataset("MUTAG", root=root)
+
+
+def test_inconsistent_files_raise_dataset_error(tmp_path: Path) -> None:
+    root = _copy_dataset(tmp_path, "MUTAG")
+    labels = root / "MUTAG" / "MUTAG_node_labels.txt"
+    labels.write_text("\n".join(labels.read_text().splitlines()[:-1]) + "\n")
+    _rewrite_sums(root)
+    with pytest.raises(DatasetError, match=r"MUTAG_node_labels\.txt has 3370 lines, expected 3371"):
+        load_dataset("MUTAG", root=root)
+
+
+def _assert_round_trip(g: nx.Graph) -> None:
+    back = from_pyg(to_pyg(g))
+    assert list(back.nodes) == list(g.nodes)
+    assert {frozenset(e) for e in back.edges} == {frozenset(e) for e in g.edges}
+    assert dict(back.nodes(data="label")) == dict(g.nodes(data="label"))
+    assert {frozenset((u, v)): lab for u, v, lab in back.edges(data="label")} == {
+        frozenset((u, v)): lab for u, v, lab in g.edges(data="label")
+    }
+    assert back.graph["index"] == g.graph["index"]
+    assert back.graph["y"] == pytest.approx(g.graph["y"], rel=1e-6)
+    assert type(back.graph["y"]) is type(g.graph["y"])
+
+
+def test_round_trip_networkx_pyg() -> None:
+    for name, positions in {
+        "MUTAG": (0, 5, 187),
+        "AIDS": (0, 1999),
+        "IMDB-BINARY": (3,),
+        "NCI1": (7,),
+    }.items():
+        dataset = load_dataset(name)
+        for position in positions:
+            _assert_round_trip(dataset[position])
+
+
+def test_to_pyg_tensors_and_dataset_vocabulary() -> None:
+    import torch
+    from torch_geometric.data import Batch
+
+    mutag = load_dataset("MUTAG")
+    g = mutag[0]
+    data = to_pyg(g, num_node_labels=7, num_edge_labels=4)
+    n, m = g.number_of_nodes(), g.number_of_edges()
+    assert data.num_nodes == n and data.x.shape == (n, 7) and data.edge_attr.shape == (2 * m, 4)
+    assert data.x.argmax(dim=1).tolist() == [g.nodes[v]["label"] for v in g]
+    pairs = data.edge_index.t().tolist()
+    assert sorted(pairs) == sorted([[u, v] for u, v in g.edges] + [[v, u] for u, v in g.edges])
+    for (u, v), row in zip(pairs, data.edge_attr, strict=True):
+        assert int(row.argmax()) == g.edges[u, v]["label"]
+    assert data.y.tolist() == [g.graph["y"]] and data.y.dtype == torch.long and data.idx.tolist() == [0]
+    nci1 = load_dataset("NCI1", max_nodes=8)
+    datas = nci1.to_pyg()
+    assert len(datas) == len(nci1) > 0
+    assert {d.x.shape[1] for d in datas} == {nci1.num_node_labels} == {38}
+    batch = Batch.from_data_list(datas)
+    assert batch.idx.tolist() == nci1.indices.tolist()
+    assert batch.y.tolist() == nci1.y.tolist()
+    imdb = to_pyg(load_dataset("IMDB-BINARY")[0])
+    assert imdb.x is None and imdb.edge_attr is None and imdb.num_nodes == 20
+
+
+def test_conversion_bad_inputs() -> None:
+    g = nx.path_graph(3)
+    g.nodes[0]["label"] = 1
+    with pytest.raises(InvalidGraphError, match="1 of 3 nodes have a 'label'"):
+        to_pyg(g)
+    for v in g:
+        g.nodes[v]["label"] = "C"
+    with pytest.raises(InvalidGraphError, match="'C' is not an integer code"):
+        to_pyg(g)
+    for v in g:
+        g.nodes[v]["label"] = 5
+    with pytest.raises(InvalidGraphError, match="width 3"):
+        to_pyg(g, num_node_labels=3)
+    assert to_pyg(g).x.shape == (3, 6)
+    g.graph.update(y="high", index=4)
+    with pytest.raises(InvalidGraphError, match=r"graph 4: graph.graph\['y'\]"):
+        to_pyg(g)
+    with pytest.raises(InvalidGraphError, match="expected a torch_geometric.data.Data, got networkx"):
+        from_pyg(g)  # type: ignore[arg-type]
+    with pytest.raises(InvalidGraphError, match="expected a networkx.Graph, got builtins.list"):
+        to_pyg([(0, 1)])  # type: ignore[arg-type]
+
+
+def test_validate_graph() -> None:
+    path = nx.path_graph(4)
+    assert validate_graph(path) is path
+    with pytest.raises(InvalidGraphError, match="graph 2: expected a networkx.Graph, got builtins.dict"):
+        validate_graph({0: [1]}, index=2)
+    with pytest.raises(InvalidGraphError, match="is directed"):
+        validate_graph(nx.DiGraph([(0, 1)]))
+    with pytest.raises(InvalidGraphError, match="multigraph"):
+        validate_graph(nx.MultiGraph([(0, 1), (0, 1)]))
+    with pytest.raises(InvalidGraphError, match="has no nodes"):
+        validate_graph(nx.Graph())
+    looped = nx.Graph([(0, 1), (1, 1)], index=7)
+    with pytest.raises(InvalidGraphError, match=r"graph 7: has 1 self-loop\(s\) on node\(s\) 1"):
+        validate_graph(looped)
+    with pytest.raises(InvalidGraphError, match="graph 9: has 1 self-loop"):
+        validate_graph(looped, index=9)
+
+
+def test_esol_molecules() -> None:
+    pytest.importorskip("rdkit")
+    esol = load_dataset("ESOL")
+    assert len(esol) == 1128 == STATS["ESOL"]["n_graphs"]
+    assert esol.task == "regression" and esol.num_classes is None and esol.classes == ()
+    with open(DATASETS / "ESOL" / "delaney-processed.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    targets = [float(r["measured log solubility in mols per litre"]) for r in rows]
+    assert esol.y.dtype == np.float64 and esol.y.tolist() == targets
+    amygdalin = esol[0]  # C20H27NO11: 32 heavy atoms
+    assert (
+        amygdalin.graph["smiles"] == rows[0]["smiles"].strip() and amygdalin.graph["compound"] == "Amigdalin"
+    )
+    assert amygdalin.number_of_nodes() == 32
+    elements = collections.Counter(d["element"] for _, d in amygdalin.nodes(data=True))
+    assert elements == {"C": 20, "O": 11, "N": 1}
+    assert all(d["label"] == {"C": 6, "O": 8, "N": 7}[d["element"]] for _, d in amygdalin.nodes(data=True))
+    bonds = collections.Counter(d["bond"] for *_, d in amygdalin.edges(data=True))
+    assert bonds == {"single": 27, "aromatic": 6, "triple": 1}  # 34 bonds = 32 atoms - 1 + 3 rings
+    summary = dataset_summary("esol")
+    assert summary["graphs_with_at_most"] == {
+        k: STATS["ESOL"]["graphs_with_nodes"][f"le{k}"] for k in (12, 16, 20, 25)
+    }
+    assert (summary["target_min"], summary["target_max"]) == (-11.6, 1.58)
+    data = to_pyg(amygdalin, num_node_labels=esol.num_node_labels, num_edge_labels=esol.num_edge_labels)
+    assert data.x.shape == (32, 54) and data.y.dtype.is_floating_point
+    _assert_round_trip(amygdalin)
+
+
+def test_esol_without_rdkit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "rdkit", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'qgnn\[chem\]'"):
+        load_dataset("ESOL")
+
+
+def _cli_output(capsys: pytest.CaptureFixture[str]) -> str:
+    from qgnn.cli import datasets as cli
+
+    parser = argparse.ArgumentParser(prog="qgnn")
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["datasets"])
+    assert args.handler(args) == 0
+    return capsys.readouterr().out
+
+
+def test_cli_table(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = {line.split()[0]: line for line in _cli_output(capsys).splitlines()[2:]}
+    assert list(rows) == list(DATASET_NAMES)
+    assert rows["MUTAG"].split()[2] == "188" and "-1: 63, 1: 125" in rows["MUTAG"]
+    assert rows["MUTAG"].split()[-4:] == ["29", "76", "128", "179"]
+    assert rows["IMDB-BINARY"].split()[-4:] == ["166", "499", "696", "806"]
+    monkeypatch.setitem(sys.modules, "rdkit", None)
+    rows = {line.split()[0]: line for line in _cli_output(capsys).splitlines()[2:]}
+    assert "needs the chem extra" in rows["ESOL"] and "qgnn[chem]" in rows["ESOL"]
+    assert rows["NCI1"].split()[2] == "4110"

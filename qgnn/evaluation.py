@@ -17,7 +17,13 @@ from typing import Any
 import networkx as nx
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, mean_absolute_error
-from sklearn.model_selection import GridSearchCV, KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold
+from sklearn.model_selection import (
+    GridSearchCV,
+    KFold,
+    RepeatedKFold,
+    RepeatedStratifiedKFold,
+    StratifiedKFold,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
@@ -41,7 +47,9 @@ class Fold:
     test: np.ndarray
 
 
-def make_folds(y: Sequence[Any], *, folds: int = 5, repeats: int = 1, seed: int = 0, task: str = "classification") -> list[Fold]:
+def make_folds(
+    y: Sequence[Any], *, folds: int = 5, repeats: int = 1, seed: int = 0, task: str = "classification"
+) -> list[Fold]:
     """Repeated (stratified, for classification) k-fold splits; same seed ⇒ same folds.
 
     Args:
@@ -133,7 +141,9 @@ class ModelResult:
         return self.setup_seconds + sum(f.seconds for f in self.folds)
 
 
-def _tune_precomputed(grams: dict[Any, np.ndarray], y: np.ndarray, fold: Fold, *, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+def _tune_precomputed(
+    grams: dict[Any, np.ndarray], y: np.ndarray, fold: Fold, *, seed: int
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Pick (kernel parameter, C) by inner CV on the training fold; predict the test fold."""
     y_train = y[fold.train]
     best: tuple[float, Any, GridSearchCV] | None = None
@@ -159,7 +169,7 @@ def _grakel_graphs(graphs: Sequence[nx.Graph]) -> list[Any]:
     labelled = []
     for g in graphs:
         h = nx.Graph(g)
-        for node, data in h.nodes(data=True):
+        for _, data in h.nodes(data=True):
             data.setdefault("label", 0)
         for _, _, data in h.edges(data=True):
             data.setdefault("label", 0)
@@ -186,15 +196,24 @@ def shortest_path_grams(graphs: Sequence[nx.Graph]) -> dict[str, np.ndarray]:
     return {"sp": ShortestPath(normalize=True, with_labels=True).fit_transform(_grakel_graphs(graphs))}
 
 
-def evaluate_precomputed(name: str, grams: dict[Any, np.ndarray], y: np.ndarray, folds: Sequence[Fold], *, seed: int) -> ModelResult:
+def evaluate_precomputed(
+    name: str, grams: dict[Any, np.ndarray], y: np.ndarray, folds: Sequence[Fold], *, seed: int
+) -> ModelResult:
     """Evaluate an SVM on a family of precomputed Gram matrices over the outer folds."""
     result = ModelResult(name, "classification")
     for fold in folds:
         start = time.perf_counter()
         y_pred, params = _tune_precomputed(grams, y, fold, seed=seed)
         result.folds.append(
-            FoldRecord(fold.repeat, fold.fold, score(y[fold.test], y_pred, "classification"), params,
-                       time.perf_counter() - start, y[fold.test].tolist(), y_pred.tolist())
+            FoldRecord(
+                fold.repeat,
+                fold.fold,
+                score(y[fold.test], y_pred, "classification"),
+                params,
+                time.perf_counter() - start,
+                y[fold.test].tolist(),
+                y_pred.tolist(),
+            )
         )
     return result
 
@@ -225,9 +244,15 @@ def evaluate_qek(X: np.ndarray, y: np.ndarray, folds: Sequence[Fold], *, seed: i
         search.fit(X[fold.train], y[fold.train])
         y_pred = search.predict(X[fold.test])
         result.folds.append(
-            FoldRecord(fold.repeat, fold.fold, score(y[fold.test], y_pred, "classification"),
-                       {"mu": search.best_params_["qek__mu"], "C": search.best_params_["svc__C"]},
-                       time.perf_counter() - start, y[fold.test].tolist(), y_pred.tolist())
+            FoldRecord(
+                fold.repeat,
+                fold.fold,
+                score(y[fold.test], y_pred, "classification"),
+                {"mu": search.best_params_["qek__mu"], "C": search.best_params_["svc__C"]},
+                time.perf_counter() - start,
+                y[fold.test].tolist(),
+                y_pred.tolist(),
+            )
         )
     return result
 
@@ -244,12 +269,14 @@ def format_table(results: Sequence[ModelResult]) -> str:
         cells = [f"{summ[n][0]:.3f} ± {summ[n][1]:.3f}" for n in names]
         rows.append([r.model, *cells, f"{r.seconds:.1f}"])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
-def write_results(path: Path, config: dict[str, Any], results: Sequence[ModelResult], extra: dict[str, Any]) -> Path:
+def write_results(
+    path: Path, config: dict[str, Any], results: Sequence[ModelResult], extra: dict[str, Any]
+) -> Path:
     """Write a results JSON: configuration, per-fold records, summaries, extras."""
     payload = {
         "config": config,
@@ -272,4 +299,3 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     return str(obj)
-

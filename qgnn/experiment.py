@@ -100,7 +100,9 @@ class ExperimentReport:
         return format_table(self.results)
 
 
-def run_experiment(config: ExperimentConfig, *, progress: bool = True, pipeline: Any = None) -> ExperimentReport:
+def run_experiment(
+    config: ExperimentConfig, *, progress: bool = True, pipeline: Any = None
+) -> ExperimentReport:
     """Load the dataset, featurise, evaluate every model on the same folds, write outputs."""
     from qgnn.data import load_dataset
 
@@ -147,7 +149,9 @@ def run_experiment(config: ExperimentConfig, *, progress: bool = True, pipeline:
     for model in config.models:
         start = time.perf_counter()
         if model in KERNEL_MODELS and task != "classification":
-            raise QgnnError(f"{model} is a classifier; {config.dataset} is a regression dataset: use gin/qgin/qgps")
+            raise QgnnError(
+                f"{model} is a classifier; {config.dataset} is a regression dataset: use gin/qgin/qgps"
+            )
         if model == "qek-svm":
             from qgnn.features import excitation_matrix
 
@@ -163,8 +167,14 @@ def run_experiment(config: ExperimentConfig, *, progress: bool = True, pipeline:
             from qgnn.nn.training import evaluate_gnn
 
             result, curve_png = evaluate_gnn(
-                model, dataset, results_q if model != "gin" else None, folds,
-                seed=config.seed, epochs=config.gnn_epochs, out=out, progress=progress,
+                model,
+                dataset,
+                results_q if model != "gin" else None,
+                folds,
+                seed=config.seed,
+                epochs=config.gnn_epochs,
+                out=out,
+                progress=progress,
             )
             files.append(curve_png)
         if model in QUANTUM_MODELS:
@@ -176,8 +186,12 @@ def run_experiment(config: ExperimentConfig, *, progress: bool = True, pipeline:
         out / f"{config.dataset}-results.json",
         asdict(config),
         model_results,
-        {"n_graphs": len(graphs), "graph_indices": [int(g.graph["index"]) for g in graphs],
-         "failures": {str(k): v for k, v in failures.items()}, "feature_seconds": feature_seconds},
+        {
+            "n_graphs": len(graphs),
+            "graph_indices": [int(g.graph["index"]) for g in graphs],
+            "failures": {str(k): v for k, v in failures.items()},
+            "feature_seconds": feature_seconds,
+        },
     )
     files.insert(0, json_path)
     return ExperimentReport(config, model_results, len(graphs), failures, files, feature_seconds)
@@ -216,13 +230,16 @@ def _confusion(result: ModelResult, classes: Sequence[Any], path: Path) -> Path:
 
     y_true = [v for f in result.folds for v in f.y_true]
     y_pred = [v for f in result.folds for v in f.y_pred]
-    return confusion_plot(y_true, y_pred, [str(c) for c in classes], path, title=f"{result.model} (all folds)")
+    return confusion_plot(
+        y_true, y_pred, [str(c) for c in classes], path, title=f"{result.model} (all folds)"
+    )
 
 
 def describe_failures(report: ExperimentReport) -> str:
     """Human-readable list of graphs left out because they could not be featurised."""
     if not report.failures:
         return "every selected graph was featurised"
-    return f"{len(report.failures)} graph(s) could not be featurised and were left out of every model:\n" + _failure_lines(
-        report.failures
+    return (
+        f"{len(report.failures)} graph(s) could not be featurised and were left out of every model:\n"
+        + _failure_lines(report.failures)
     )

@@ -22,7 +22,9 @@ def kernel_heatmap(kernel: np.ndarray, y: Sequence[int], path: Path, *, title: s
     y_arr = np.asarray(y)
     order = np.argsort(y_arr, kind="stable")
     fig, ax = plt.subplots(figsize=(6, 5))
-    image = ax.imshow(kernel[np.ix_(order, order)], cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
+    image = ax.imshow(
+        kernel[np.ix_(order, order)], cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest"
+    )
     bounds = np.flatnonzero(np.diff(y_arr[order])) + 0.5
     for b in bounds:
         ax.axhline(b, color="white", lw=1)
@@ -34,7 +36,9 @@ def kernel_heatmap(kernel: np.ndarray, y: Sequence[int], path: Path, *, title: s
     return _save(fig, path)
 
 
-def confusion_plot(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str], path: Path, *, title: str) -> Path:
+def confusion_plot(
+    y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str], path: Path, *, title: str
+) -> Path:
     """Confusion matrix (counts summed over all outer folds)."""
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(labels))))
     fig, ax = plt.subplots(figsize=(4, 4))

@@ -15,8 +15,8 @@ def test_same_seed_same_folds_and_stratified_partition() -> None:
     b = make_folds(y, folds=3, repeats=2, seed=7)
     c = make_folds(y, folds=3, repeats=2, seed=8)
     assert len(a) == 6
-    assert all(np.array_equal(f.test, g.test) for f, g in zip(a, b))
-    assert not all(np.array_equal(f.test, g.test) for f, g in zip(a, c))
+    assert all(np.array_equal(f.test, g.test) for f, g in zip(a, b, strict=True))
+    assert not all(np.array_equal(f.test, g.test) for f, g in zip(a, c, strict=True))
     for repeat in range(2):
         tests = np.concatenate([f.test for f in a if f.repeat == repeat])
         assert sorted(tests.tolist()) == list(range(len(y)))  # each graph tested once per repeat
@@ -45,7 +45,9 @@ def test_classification_scores_and_table() -> None:
     m = score(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), "classification")
     assert m["accuracy"] == pytest.approx(0.75)
     assert m["balanced_accuracy"] == pytest.approx(0.75)
-    result = ModelResult("toy", "classification", [FoldRecord(0, 0, m, {}, 1.0, [], []), FoldRecord(0, 1, m, {}, 1.0, [], [])])
+    result = ModelResult(
+        "toy", "classification", [FoldRecord(0, 0, m, {}, 1.0, [], []), FoldRecord(0, 1, m, {}, 1.0, [], [])]
+    )
     assert result.summary()["accuracy"] == (pytest.approx(0.75), pytest.approx(0.0))
     table = format_table([result])
     assert "toy" in table and "0.750 ± 0.000" in table

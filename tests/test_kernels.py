@@ -69,7 +69,9 @@ def test_pipeline_and_grid_search_learn_a_separable_task() -> None:
     X, y = np.vstack([low, high]), np.array([0] * 20 + [1] * 20)
     model = Pipeline([("qek", QuantumEvolutionKernel()), ("svc", SVC(kernel="precomputed"))])
     search = GridSearchCV(
-        model, {"qek__mu": [0.5, 5.0], "svc__C": [0.1, 10.0]}, cv=StratifiedKFold(3, shuffle=True, random_state=0)
+        model,
+        {"qek__mu": [0.5, 5.0], "svc__C": [0.1, 10.0]},
+        cv=StratifiedKFold(3, shuffle=True, random_state=0),
     )
     search.fit(X, y)
     assert search.best_score_ > 0.9
@@ -101,7 +103,7 @@ def test_bad_distributions_are_rejected() -> None:
 @parametrize_with_checks(
     [QuantumEvolutionKernel()],
     expected_failed_checks=lambda est: {
-        "check_estimators_dtypes": "casting random data to int makes all-zero rows, which are not distributions",
+        "check_estimators_dtypes": "int-cast random data has all-zero rows, not distributions",
         "check_fit2d_1feature": "its one-column integer data has all-zero rows, which are not distributions",
     },
 )

@@ -212,7 +212,7 @@ def check_evaluation_times(evaluation_times: Sequence[float]) -> tuple[float, ..
         raise BackendError("evaluation_times is empty: give at least one time, e.g. (1.0,)")
     if any(not (0.0 < t <= 1.0) or not np.isfinite(t) for t in times):
         raise BackendError(f"evaluation_times must lie in (0, 1] (fractions of the duration), got {times}")
-    if any(b <= a for a, b in zip(times, times[1:])):
+    if any(b <= a for a, b in zip(times, times[1:], strict=False)):
         raise BackendError(f"evaluation_times must be strictly increasing, got {times}")
     return times
 

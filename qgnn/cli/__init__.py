@@ -18,7 +18,9 @@ COMMAND_MODULES: tuple[str, ...] = ("datasets", "train")
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``qgnn`` argument parser with every sub-command registered."""
-    parser = argparse.ArgumentParser(prog="qgnn", description="Quantum graph machine learning on neutral atoms.")
+    parser = argparse.ArgumentParser(
+        prog="qgnn", description="Quantum graph machine learning on neutral atoms."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(f"qgnn.cli.{name}").register(sub)

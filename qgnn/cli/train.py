@@ -39,14 +39,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` and ``demo`` sub-commands."""
     train = subparsers.add_parser("train", help="evaluate models with repeated stratified k-fold")
     train.add_argument("--dataset", default="PTC_FM")
-    train.add_argument("--model", type=_models, default=("qek-svm",),
-                       help=f"comma-separated, from: {', '.join(MODELS)}")
+    train.add_argument(
+        "--model", type=_models, default=("qek-svm",), help=f"comma-separated, from: {', '.join(MODELS)}"
+    )
     train.add_argument("--max-nodes", type=_positive, default=16)
     train.add_argument("--folds", type=_positive, default=5)
     train.add_argument("--repeats", type=_positive, default=3)
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--backend", default="emu-sv",
-                       help="emu-sv (default), emu-mps, qutip, subspace, or pasqal:<DEVICE>")
+    train.add_argument(
+        "--backend", default="emu-sv", help="emu-sv (default), emu-mps, qutip, subspace, or pasqal:<DEVICE>"
+    )
     train.add_argument("--workers", type=_positive, default=1, help="worker processes for quantum features")
     train.add_argument("--executor", default=None, help="dask://host:port to use a Dask cluster")
     train.add_argument("--shots", type=_positive, default=None, help="samples per graph (default: exact)")
@@ -61,9 +63,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     config = ExperimentConfig(
-        dataset=args.dataset, models=args.model, max_nodes=args.max_nodes, folds=args.folds,
-        repeats=args.repeats, seed=args.seed, backend=args.backend, workers=args.workers,
-        executor=args.executor, shots=args.shots, out=args.out, limit=args.limit, gnn_epochs=args.epochs,
+        dataset=args.dataset,
+        models=args.model,
+        max_nodes=args.max_nodes,
+        folds=args.folds,
+        repeats=args.repeats,
+        seed=args.seed,
+        backend=args.backend,
+        workers=args.workers,
+        executor=args.executor,
+        shots=args.shots,
+        out=args.out,
+        limit=args.limit,
+        gnn_epochs=args.epochs,
     )
     return _run(config)
 

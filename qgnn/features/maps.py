@@ -73,7 +73,9 @@ def excitation_histogram(result: GraphResult, length: int) -> np.ndarray:
     return out
 
 
-def excitation_matrix(results: Sequence[GraphResult], *, length: int | None = None, t_index: int = -1) -> np.ndarray:
+def excitation_matrix(
+    results: Sequence[GraphResult], *, length: int | None = None, t_index: int = -1
+) -> np.ndarray:
     """Stack the excitation distributions of successful results, shape ``(n_graphs, length)``.
 
     The input of :class:`qgnn.kernels.QuantumEvolutionKernel`. ``length``

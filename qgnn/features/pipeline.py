@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from qgnn.backends.base import Backend, Measurement, check_evaluation_times, check_shots
 from qgnn.errors import QgnnError, graph_label
-from qgnn.features.cache import BlobCache, cache_dir, stable_hash
+from qgnn.features.cache import BlobCache, stable_hash
 
 EMBEDDING_CACHE_VERSION = "1"
 
@@ -303,7 +303,9 @@ class FeaturePipeline:
             if embedding is not None and self._measurements is not None:
                 cached = self._cached_measurement(embedding, config)
                 if cached is not None:
-                    results[position] = GraphResult(index, graph.number_of_nodes(), embedding, cached, cached=True)
+                    results[position] = GraphResult(
+                        index, graph.number_of_nodes(), embedding, cached, cached=True
+                    )
                     continue
             tasks.append(_Task(position, index, graph, embedding, config))
         tasks.sort(key=lambda t: -t.graph.number_of_nodes())

@@ -51,7 +51,8 @@ def _check_distributions(X: object, *, name: str) -> np.ndarray:
     arr = check_array(X, dtype=np.float64, ensure_all_finite=True)
     if (arr < -1e-12).any():
         raise InvalidInputError(
-            f"Negative values in data passed to QuantumEvolutionKernel ({name}): rows must be probability distributions"
+            f"Negative values in data passed to QuantumEvolutionKernel ({name}): "
+            "rows must be probability distributions"
         )
     sums = arr.sum(axis=1)
     if (sums <= 0).any():
@@ -91,7 +92,12 @@ class QuantumEvolutionKernel(TransformerMixin, BaseEstimator):
 
     def _check_mu(self) -> float:
         mu = self.mu
-        if isinstance(mu, bool) or not isinstance(mu, int | float | np.floating) or not np.isfinite(mu) or mu <= 0:
+        if (
+            isinstance(mu, bool)
+            or not isinstance(mu, int | float | np.floating)
+            or not np.isfinite(mu)
+            or mu <= 0
+        ):
             raise QgnnError(f"mu must be a positive finite number, got {mu!r}")
         return float(mu)
 

@@ -1,0 +1,395 @@
+"""Pulse schedules: small value objects that build a Pulser Sequence on a device.
+
+A schedule drives every atom with the device's global Rydberg channel
+(``rydberg_global``), so the Hamiltonian is
+
+    H(t) = Σ_i Ω(t)/2 σx_i − Σ_i δ(t) n_i + Σ_{i<j} C6/r_ij⁶ n_i n_j
+
+with Ω and δ in rad/µs and times in ns (Pulser's units). Parameters that do
+not depend on the device (finite numbers, non-negative amplitudes, integer
+durations) are checked when the schedule is created; the device's limits
+(maximum amplitude and detuning, clock period, minimum and maximum durations)
+are checked by :meth:`build`. Durations that are not a multiple of the
+channel's clock period are **rejected**, never rounded: the error names the
+two nearest valid durations.
+
+Example:
+    >>> import pulser
+    >>> from pulser.devices import AnalogDevice
+    >>> reg = pulser.Register.from_coordinates([(0, 0), (6, 0)], prefix="q")
+    >>> seq = ConstantDrive().build(reg, AnalogDevice)
+    >>> seq.get_duration()
+    660
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol, runtime_checkable
+
+import pulser
+from pulser.channels.base_channel import Channel
+from pulser.devices._device_datacls import BaseDevice
+from pulser.register.base_register import BaseRegister
+from pulser.waveforms import ConstantWaveform, RampWaveform
+
+from qgnn.errors import ScheduleError
+
+CHANNEL = "rydberg_global"
+"""The Pulser channel every schedule drives (global Rydberg addressing)."""
+
+TWO_PI = 2.0 * math.pi
+
+
+@runtime_checkable
+class Schedule(Protocol):
+    """A pulse schedule: turns a register into a Pulser Sequence on a device."""
+
+    @property
+    def max_rabi_frequency(self) -> float:
+        """Largest Rabi frequency Ω reached by the schedule (rad/µs)."""
+        ...
+
+    @property
+    def duration(self) -> int:
+        """Total duration of the schedule (ns)."""
+        ...
+
+    def build(self, register: BaseRegister, device: BaseDevice) -> pulser.Sequence:
+        """Build and validate the Sequence of ``register`` on ``device``."""
+        ...
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _real(owner: str, name: str, value: Any) -> float:
+    """Return ``value`` as a finite float or raise a ScheduleError naming it."""
+    if isinstance(value, (bool, str, bytes)):
+        raise ScheduleError(f"{owner}: {name} must be a real number, got {value!r}")
+    try:
+        out = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ScheduleError(f"{owner}: {name} must be a real number, got {value!r}") from exc
+    if not math.isfinite(out):
+        raise ScheduleError(f"{owner}: {name} must be finite, got {out}")
+    return out
+
+
+def _amplitude(owner: str, name: str, value: Any) -> float:
+    out = _real(owner, name, value)
+    if out < 0:
+        raise ScheduleError(f"{owner}: {name} {out} rad/µs is negative; a Rabi frequency is ≥ 0")
+    return out
+
+
+def _duration(owner: str, name: str, value: Any) -> int:
+    out = _real(owner, name, value)
+    if out != int(out) or out <= 0:
+        raise ScheduleError(f"{owner}: {name} must be a positive whole number of ns, got {value!r}")
+    return int(out)
+
+
+def _device_label(device: BaseDevice) -> str:
+    return f"{device.name}'s {CHANNEL}"
+
+
+def _check_amplitude_on(owner: str, name: str, value: float, device: BaseDevice, channel: Channel) -> None:
+    if channel.max_amp is not None and value > channel.max_amp:
+        raise ScheduleError(
+            f"{owner}: {name} {value:.6g} rad/µs exceeds {_device_label(device)} max_amp "
+            f"{channel.max_amp:.6g} rad/µs; lower it"
+        )
+
+
+def _check_average_amplitude_on(
+    owner: str, name: str, value: float, device: BaseDevice, channel: Channel
+) -> None:
+    if 0 < value < channel.min_avg_amp:
+        raise ScheduleError(
+            f"{owner}: {name} {value:.6g} rad/µs is below {_device_label(device)} min_avg_amp "
+            f"{channel.min_avg_amp:.6g} rad/µs; use 0 or at least {channel.min_avg_amp:.6g}"
+        )
+
+
+def _check_detuning_on(owner: str, name: str, value: float, device: BaseDevice, channel: Channel) -> None:
+    if channel.max_abs_detuning is not None and abs(value) > channel.max_abs_detuning:
+        raise ScheduleError(
+            f"{owner}: {name} {value:.6g} rad/µs exceeds {_device_label(device)} max_abs_detuning "
+            f"{channel.max_abs_detuning:.6g} rad/µs (|δ| must stay below it)"
+        )
+
+
+def _check_duration_on(owner: str, name: str, value: int, device: BaseDevice, channel: Channel) -> None:
+    label = _device_label(device)
+    if value < channel.min_duration:
+        raise ScheduleError(
+            f"{owner}: {name} {value} ns is shorter than {label} min_duration {channel.min_duration} ns"
+        )
+    if channel.max_duration is not None and value > channel.max_duration:
+        raise ScheduleError(
+            f"{owner}: {name} {value} ns exceeds {label} max_duration {channel.max_duration} ns"
+        )
+    period = channel.clock_period
+    if value % period:
+        below = value - value % period
+        raise ScheduleError(
+            f"{owner}: {name} {value} ns is not a multiple of {label} clock period {period} ns "
+            f"(durations are not rounded): use {below or period} or {below + period} ns"
+        )
+
+
+def _check_total_on(owner: str, total: int, device: BaseDevice) -> None:
+    limit = device.max_sequence_duration
+    if limit is not None and total > limit:
+        raise ScheduleError(
+            f"{owner}: total duration {total} ns exceeds {device.name}'s max_sequence_duration {limit} ns"
+        )
+
+
+def _channel(owner: str, register: Any, device: Any) -> Channel:
+    """Check the register and device types; return the device's global Rydberg channel."""
+    if not isinstance(register, BaseRegister):
+        raise ScheduleError(
+            f"{owner}: register must be a pulser Register, got {type(register).__name__}; "
+            "build one with qgnn.embedding or pulser.Register"
+        )
+    if not isinstance(device, BaseDevice):
+        raise ScheduleError(
+            f"{owner}: device must be a pulser Device (e.g. pulser.devices.AnalogDevice), "
+            f"got {type(device).__name__}"
+        )
+    channel = device.channels.get(CHANNEL)
+    if channel is None:
+        raise ScheduleError(
+            f"{owner}: {device.name} has no '{CHANNEL}' channel (it has {sorted(device.channels)}); "
+            "use a device with global Rydberg addressing such as AnalogDevice"
+        )
+    return channel
+
+
+def _assemble(
+    owner: str, register: BaseRegister, device: BaseDevice, pulses: Sequence[Callable[[], pulser.Pulse]]
+) -> pulser.Sequence:
+    """Build the Sequence, turning Pulser's own validation errors into ScheduleErrors."""
+    try:
+        seq = pulser.Sequence(register, device)
+        seq.declare_channel(CHANNEL, CHANNEL)
+        for make_pulse in pulses:
+            seq.add(make_pulse(), CHANNEL)
+    except (ValueError, TypeError) as exc:
+        raise ScheduleError(
+            f"{owner}: {device.name} rejected the sequence for a {len(register.qubit_ids)}-atom "
+            f"register: {exc}"
+        ) from exc
+    return seq
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+@dataclass(frozen=True)
+class ConstantDrive:
+    """Constant global drive: the quantum evolution kernel's pulse.
+
+    Ω(t) = ``amplitude`` and δ(t) = ``detuning`` for ``duration`` ns. The
+    defaults (Ω = 2π·1 rad/µs, δ = 0, 660 ns) are those of Pasqal's QPU
+    quantum-evolution-kernel experiment.
+
+    Args:
+        amplitude: Rabi frequency Ω (rad/µs, ≥ 0), default 2π·1.0.
+        detuning: detuning δ (rad/µs), default 0.
+        duration: pulse duration (ns), default 660.
+    """
+
+    amplitude: float = TWO_PI * 1.0
+    detuning: float = 0.0
+    duration: int = 660
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        object.__setattr__(self, "amplitude", _amplitude(owner, "amplitude", self.amplitude))
+        object.__setattr__(self, "detuning", _real(owner, "detuning", self.detuning))
+        object.__setattr__(self, "duration", _duration(owner, "duration", self.duration))
+
+    @property
+    def max_rabi_frequency(self) -> float:
+        """Largest Ω of the schedule (rad/µs)."""
+        return self.amplitude
+
+    def build(self, register: BaseRegister, device: BaseDevice) -> pulser.Sequence:
+        """Build the Sequence of ``register`` on ``device``.
+
+        Args:
+            register: the atoms (pulser Register, µm).
+            device: the pulser Device whose limits apply.
+
+        Raises:
+            ScheduleError: a parameter violates the device's limits, or Pulser
+                rejects the register or the sequence.
+        """
+        owner = type(self).__name__
+        channel = _channel(owner, register, device)
+        _check_amplitude_on(owner, "amplitude", self.amplitude, device, channel)
+        _check_average_amplitude_on(owner, "amplitude", self.amplitude, device, channel)
+        _check_detuning_on(owner, "detuning", self.detuning, device, channel)
+        _check_duration_on(owner, "duration", self.duration, device, channel)
+        _check_total_on(owner, self.duration, device)
+        return _assemble(
+            owner,
+            register,
+            device,
+            [lambda: pulser.Pulse.ConstantPulse(self.duration, self.amplitude, self.detuning, 0.0)],
+        )
+
+
+@dataclass(frozen=True)
+class AdiabaticSweep:
+    """Adiabatic preparation: Ω ramps up, δ sweeps, Ω ramps down.
+
+    Three linear pieces: during ``rise`` Ω ramps 0 → ``amplitude`` at
+    δ = ``detuning_start``; during ``sweep`` δ ramps ``detuning_start`` →
+    ``detuning_end`` at constant Ω; during ``fall`` Ω ramps back to 0 at
+    δ = ``detuning_end``. The defaults fit AnalogDevice (2752 ns in total).
+
+    Args:
+        amplitude: plateau Rabi frequency Ω (rad/µs, ≥ 0), default 2π·1.0.
+        detuning_start: initial detuning (rad/µs), default −2π·3.0.
+        detuning_end: final detuning (rad/µs), default 2π·1.0.
+        rise: Ω ramp-up duration (ns), default 252.
+        sweep: detuning sweep duration (ns), default 2000.
+        fall: Ω ramp-down duration (ns), default 500.
+    """
+
+    amplitude: float = TWO_PI * 1.0
+    detuning_start: float = -TWO_PI * 3.0
+    detuning_end: float = TWO_PI * 1.0
+    rise: int = 252
+    sweep: int = 2000
+    fall: int = 500
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        object.__setattr__(self, "amplitude", _amplitude(owner, "amplitude", self.amplitude))
+        for name in ("detuning_start", "detuning_end"):
+            object.__setattr__(self, name, _real(owner, name, getattr(self, name)))
+        for name in ("rise", "sweep", "fall"):
+            object.__setattr__(self, name, _duration(owner, name, getattr(self, name)))
+
+    @property
+    def max_rabi_frequency(self) -> float:
+        """Largest Ω of the schedule (rad/µs)."""
+        return self.amplitude
+
+    @property
+    def duration(self) -> int:
+        """Total duration ``rise + sweep + fall`` (ns)."""
+        return self.rise + self.sweep + self.fall
+
+    def build(self, register: BaseRegister, device: BaseDevice) -> pulser.Sequence:
+        """Build the Sequence of ``register`` on ``device``.
+
+        Args:
+            register: the atoms (pulser Register, µm).
+            device: the pulser Device whose limits apply.
+
+        Raises:
+            ScheduleError: a parameter violates the device's limits, or Pulser
+                rejects the register or the sequence.
+        """
+        owner = type(self).__name__
+        channel = _channel(owner, register, device)
+        _check_amplitude_on(owner, "amplitude", self.amplitude, device, channel)
+        for name in ("detuning_start", "detuning_end"):
+            _check_detuning_on(owner, name, getattr(self, name), device, channel)
+        for name in ("rise", "sweep", "fall"):
+            _check_duration_on(owner, name, getattr(self, name), device, channel)
+        _check_total_on(owner, self.duration, device)
+        omega, d0, d1 = self.amplitude, self.detuning_start, self.detuning_end
+        rise, sweep, fall = self.rise, self.sweep, self.fall
+        return _assemble(
+            owner,
+            register,
+            device,
+            [
+                lambda: pulser.Pulse(RampWaveform(rise, 0.0, omega), ConstantWaveform(rise, d0), 0.0),
+                lambda: pulser.Pulse(ConstantWaveform(sweep, omega), RampWaveform(sweep, d0, d1), 0.0),
+                lambda: pulser.Pulse(RampWaveform(fall, omega, 0.0), ConstantWaveform(fall, d1), 0.0),
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class PiecewiseConstant:
+    """Piecewise-constant drive, the form trained pulses export to.
+
+    Args:
+        segments: ``(duration ns, Ω rad/µs, δ rad/µs)`` per segment, in time
+            order; at least one. Lists are accepted and stored as tuples.
+    """
+
+    segments: tuple[tuple[int, float, float], ...]
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        segs = self.segments
+        if isinstance(segs, (str, bytes)) or not isinstance(segs, Sequence):
+            raise ScheduleError(f"{owner}: segments must be a sequence of (duration, Ω, δ), got {segs!r}")
+        if len(segs) == 0:
+            raise ScheduleError(f"{owner}: segments is empty; give at least one (duration ns, Ω, δ) segment")
+        out = []
+        for k, seg in enumerate(segs):
+            if isinstance(seg, (str, bytes)) or not isinstance(seg, Sequence) or len(seg) != 3:
+                raise ScheduleError(
+                    f"{owner}: segment {k} must be (duration ns, Ω rad/µs, δ rad/µs), got {seg!r}"
+                )
+            out.append(
+                (
+                    _duration(owner, f"segment {k} duration", seg[0]),
+                    _amplitude(owner, f"segment {k} amplitude", seg[1]),
+                    _real(owner, f"segment {k} detuning", seg[2]),
+                )
+            )
+        object.__setattr__(self, "segments", tuple(out))
+
+    @property
+    def max_rabi_frequency(self) -> float:
+        """Largest Ω over the segments (rad/µs)."""
+        return max(seg[1] for seg in self.segments)
+
+    @property
+    def duration(self) -> int:
+        """Sum of the segment durations (ns)."""
+        return sum(seg[0] for seg in self.segments)
+
+    def build(self, register: BaseRegister, device: BaseDevice) -> pulser.Sequence:
+        """Build the Sequence of ``register`` on ``device``.
+
+        Args:
+            register: the atoms (pulser Register, µm).
+            device: the pulser Device whose limits apply.
+
+        Raises:
+            ScheduleError: a segment violates the device's limits, or Pulser
+                rejects the register or the sequence.
+        """
+        owner = type(self).__name__
+        channel = _channel(owner, register, device)
+        for k, (dur, omega, delta) in enumerate(self.segments):
+            _check_amplitude_on(owner, f"segment {k} amplitude", omega, device, channel)
+            _check_average_amplitude_on(owner, f"segment {k} amplitude", omega, device, channel)
+            _check_detuning_on(owner, f"segment {k} detuning", delta, device, channel)
+            _check_duration_on(owner, f"segment {k} duration", dur, device, channel)
+        _check_total_on(owner, self.duration, device)
+        return _assemble(
+            owner,
+            register,
+            device,
+            [
+                partial(pulser.Pulse.ConstantPulse, dur, omega, delta, 0.0)
+                for dur, omega, delta in self.segments
+            ],
+        )

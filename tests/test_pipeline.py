@@ -1,0 +1,106 @@
+"""FeaturePipeline: physics through the whole chain, caching, failures, parallel workers."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+from pulser.devices import AnalogDevice
+from scipy.linalg import expm
+
+from qgnn.backends import EmuSV
+from qgnn.features import (
+    CacheCorruptionWarning,
+    FeaturePipeline,
+    excitation_histogram,
+    excitation_matrix,
+    node_correlations,
+    node_occupations,
+)
+from qgnn.pulses import ConstantDrive
+
+
+def _pair_reference(distance_um: float, omega: float, duration_ns: float) -> np.ndarray:
+    """Exact P(0, 1, 2 excitations) of two atoms under a constant drive (numpy expm, 4×4)."""
+    c6 = AnalogDevice.interaction_coeff
+    sx, n, eye = np.array([[0, 1], [1, 0]]), np.diag([0.0, 1.0]), np.eye(2)
+    h = omega / 2 * (np.kron(sx, eye) + np.kron(eye, sx)) + c6 / distance_um**6 * np.kron(n, n)
+    psi = expm(-1j * h * duration_ns / 1000) @ np.array([1, 0, 0, 0], dtype=complex)
+    p = np.abs(psi) ** 2
+    return np.array([p[0], p[1] + p[2], p[3]])
+
+
+def _graph(g: nx.Graph, index: int) -> nx.Graph:
+    g = nx.convert_node_labels_to_integers(g)
+    g.graph["index"] = index
+    return g
+
+
+@pytest.fixture
+def pipeline(tmp_path) -> FeaturePipeline:
+    return FeaturePipeline(AnalogDevice, ConstantDrive(), EmuSV(), cache_dir=tmp_path, progress=False)
+
+
+def test_two_atom_graph_matches_closed_form_through_the_whole_chain(pipeline: FeaturePipeline) -> None:
+    (result,) = pipeline.run([_graph(nx.path_graph(2), 0)])
+    assert result.ok and result.error is None
+    positions = np.array(list(result.embedding.register.qubits.values()), dtype=float)
+    distance = float(np.linalg.norm(positions[0] - positions[1]))
+    schedule = ConstantDrive()
+    expected = _pair_reference(distance, schedule.amplitude, schedule.duration)
+    np.testing.assert_allclose(result.measurement.excitation_distribution[-1], expected, atol=1e-4)
+
+
+def test_rerun_recomputes_nothing_and_gives_identical_features(pipeline: FeaturePipeline) -> None:
+    graphs = [_graph(nx.path_graph(4), 0), _graph(nx.cycle_graph(5), 1), _graph(nx.star_graph(3), 2)]
+    first = pipeline.run(graphs)
+    assert pipeline.last_run_seconds["computed"] == 3
+    second = pipeline.run(graphs)
+    assert pipeline.last_run_seconds["computed"] == 0
+    assert all(r.cached for r in second)
+    np.testing.assert_array_equal(excitation_matrix(first), excitation_matrix(second))
+
+
+def test_corrupted_cache_entry_is_recomputed_not_returned(pipeline: FeaturePipeline, tmp_path) -> None:
+    graph = _graph(nx.cycle_graph(4), 3)
+    (first,) = pipeline.run([graph])
+    for entry in (tmp_path / "measurements").rglob("*.bin"):
+        entry.write_bytes(entry.read_bytes()[:-10])
+    with pytest.warns(CacheCorruptionWarning):
+        (again,) = pipeline.run([graph])
+    assert not again.cached
+    assert pipeline.last_run_seconds["computed"] == 1
+    np.testing.assert_allclose(again.measurement.probabilities, first.measurement.probabilities)
+
+
+def test_failures_are_listed_with_reasons_in_input_order(pipeline: FeaturePipeline) -> None:
+    star = _graph(nx.star_graph(6), 11)  # K1,6: no unit-disk embedding exists
+    results = pipeline.run([_graph(nx.path_graph(3), 10), star, "not a graph", _graph(nx.path_graph(2), 12)])
+    assert [r.ok for r in results] == [True, False, False, True]
+    assert results[1].index == 11 and "NotEmbeddable" in str(results[1].error)
+    assert "networkx" in str(results[2].error)
+    assert results[3].index == 12
+
+
+def test_workers_give_the_same_features_as_one_process(tmp_path) -> None:
+    graphs = [_graph(nx.path_graph(k), k) for k in (3, 4, 5, 6)]
+    serial = FeaturePipeline(cache_dir=False, progress=False).run(graphs)
+    parallel = FeaturePipeline(cache_dir=False, n_workers=2, progress=False).run(graphs)
+    np.testing.assert_allclose(excitation_matrix(serial), excitation_matrix(parallel), atol=1e-12)
+
+
+def test_node_feature_maps_follow_node_order(pipeline: FeaturePipeline) -> None:
+    graph = _graph(nx.path_graph(5), 4)
+    (result,) = pipeline.run([graph])
+    nodes = list(graph.nodes)
+    occ = node_occupations(result, nodes)
+    assert occ.shape == (5, 1)
+    assert ((occ >= 0) & (occ <= 1)).all()
+    corr = node_correlations(result, nodes)
+    assert corr.shape == (1, 5, 5)
+    np.testing.assert_allclose(corr[0], corr[0].T, atol=1e-12)
+    np.testing.assert_allclose(np.diag(corr[0]), occ[:, 0] - occ[:, 0] ** 2, atol=1e-12)
+    reversed_occ = node_occupations(result, nodes[::-1])
+    np.testing.assert_array_equal(reversed_occ, occ[::-1])
+    hist = excitation_histogram(result, 8)
+    assert hist.shape == (1, 8) and hist[0, 6:].sum() == 0 and hist.sum() == pytest.approx(1.0)

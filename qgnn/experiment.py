@@ -92,6 +92,7 @@ class ExperimentReport:
     results: list[ModelResult]
     n_graphs: int
     failures: dict[int, str] = field(default_factory=dict)
+    approximate: list[int] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     feature_seconds: float = 0.0
 
@@ -116,6 +117,7 @@ def run_experiment(
     if not graphs:
         raise QgnnError(f"{config.dataset} has no graph with at most {config.max_nodes} nodes")
     failures: dict[int, str] = {}
+    approximate: list[int] = []
     results_q: list[Any] = []
     feature_seconds = 0.0
     if any(m in QUANTUM_MODELS for m in config.models):
@@ -134,6 +136,7 @@ def run_experiment(
         results_q = pipeline.run(graphs)
         feature_seconds = time.perf_counter() - start
         failures = {r.index: str(r.error) for r in results_q if not r.ok}
+        approximate = [r.index for r in results_q if r.ok and not r.embedding.is_exact]
         keep = [i for i, r in enumerate(results_q) if r.ok]
         graphs = [graphs[i] for i in keep]
         results_q = [results_q[i] for i in keep]
@@ -190,11 +193,12 @@ def run_experiment(
             "n_graphs": len(graphs),
             "graph_indices": [int(g.graph["index"]) for g in graphs],
             "failures": {str(k): v for k, v in failures.items()},
+            "approximate_embeddings": approximate,
             "feature_seconds": feature_seconds,
         },
     )
     files.insert(0, json_path)
-    return ExperimentReport(config, model_results, len(graphs), failures, files, feature_seconds)
+    return ExperimentReport(config, model_results, len(graphs), failures, approximate, files, feature_seconds)
 
 
 def _failure_lines(failures: dict[int, str], limit: int = 10) -> str:
@@ -236,10 +240,14 @@ def _confusion(result: ModelResult, classes: Sequence[Any], path: Path) -> Path:
 
 
 def describe_failures(report: ExperimentReport) -> str:
-    """Human-readable list of graphs left out because they could not be featurised."""
-    if not report.failures:
-        return "every selected graph was featurised"
-    return (
-        f"{len(report.failures)} graph(s) could not be featurised and were left out of every model:\n"
-        + _failure_lines(report.failures)
-    )
+    """Human-readable note on graphs embedded approximately or left out."""
+    lines = []
+    if report.approximate:
+        lines.append(
+            f"{len(report.approximate)} graph(s) embedded approximately (blockade graph differs "
+            f"from the graph; see the results JSON): {report.approximate[:20]}"
+        )
+    if report.failures:
+        lines.append(f"{len(report.failures)} graph(s) could not be featurised; left out of every model:")
+        lines.append(_failure_lines(report.failures))
+    return "\n".join(lines) or "every selected graph was embedded exactly and featurised"

@@ -54,8 +54,12 @@ class Measurement:
 
     @property
     def exact(self) -> bool:
-        """True when the measurement holds exact probabilities (no shot noise)."""
-        return self.probabilities is not None
+        """True when the statistics carry no shot noise (computed, not sampled).
+
+        Large exact runs may omit the dense ``probabilities`` vector while
+        their occupations, correlations and excitation distribution are exact.
+        """
+        return self.counts is None
 
     def connected_correlations(self, t_index: int = -1) -> np.ndarray:
         """C_ij = ⟨n_i n_j⟩ − ⟨n_i⟩⟨n_j⟩ at one evaluation time, shape ``(n, n)``."""

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from qgnn.errors import QgnnError
 
-COMMAND_MODULES: tuple[str, ...] = ("datasets", "train")
+COMMAND_MODULES: tuple[str, ...] = ("datasets", "embed", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ import io
 import os
 import pickle
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import as_completed as futures_as_completed
@@ -28,6 +29,7 @@ from tqdm.auto import tqdm
 from qgnn.backends.base import Backend, Measurement, check_evaluation_times, check_shots
 from qgnn.errors import QgnnError, graph_label
 from qgnn.features.cache import BlobCache, stable_hash
+from qgnn.features.cache import cache_dir as default_cache_dir
 
 EMBEDDING_CACHE_VERSION = "1"
 
@@ -95,16 +97,19 @@ def _describe(exc: BaseException) -> str:
 
 
 def _embed(graph: nx.Graph, index: int, config: _Config) -> Any:
-    from qgnn.embedding import embed
+    """Embed one graph; an approximate embedding is kept (its quality says so), not warned about."""
+    from qgnn.embedding import EmbeddingWarning, embed
 
-    return embed(
-        graph,
-        config.device,
-        rabi_frequency=config.schedule.max_rabi_frequency,
-        seed=config.embed_seed,
-        strict=config.strict_embedding,
-        index=index,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EmbeddingWarning)
+        return embed(
+            graph,
+            config.device,
+            rabi_frequency=config.schedule.max_rabi_frequency,
+            seed=config.embed_seed,
+            strict=config.strict_embedding,
+            index=index,
+        )
 
 
 def _sequence_key(sequence: pulser.Sequence, config: _Config) -> str:
@@ -225,7 +230,7 @@ class FeaturePipeline:
             self._embeddings: BlobCache | None = None
             self._measurements: BlobCache | None = None
         else:
-            root = Path(cache_dir) if isinstance(cache_dir, str | Path) else globals()["cache_dir"]()
+            root = Path(cache_dir) if isinstance(cache_dir, str | Path) else default_cache_dir()
             self._embeddings = BlobCache(root, "embeddings")
             self._measurements = BlobCache(root, "measurements")
         self.last_run_seconds: dict[str, float] = {}

@@ -46,7 +46,9 @@ def make_backend(name: str, **options: Any) -> Backend:
     if name in simple:
         return getattr(backends, simple[name])(**options)  # type: ignore[no-any-return]
     if name.startswith("pasqal:"):
-        return backends.PasqalCloud(device=name.split(":", 1)[1], **options)  # type: ignore[no-any-return]
+        from qgnn.backends.pasqal import backend_from_spec
+
+        return backend_from_spec(name, **options)
     raise QgnnError(f"unknown backend {name!r}: choose one of {sorted(simple)} or pasqal:<DEVICE>")
 
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pulser
 
-from qgnn.errors import BackendError
+from qgnn.errors import BackendError, InvalidInputError
 
 
 @dataclass(frozen=True, eq=False)
@@ -228,3 +228,31 @@ def check_shots(shots: int | None) -> int | None:
     if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1:
         raise BackendError(f"shots must be a positive integer or None (exact), got {shots!r}")
     return int(shots)
+
+
+def js_divergence(p: np.ndarray, q: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Jensen–Shannon divergence with the natural log (0 ≤ JS ≤ ln 2).
+
+    JS(p, q) = ½ KL(p‖m) + ½ KL(q‖m), m = (p + q)/2, with 0·log 0 = 0.
+    Inputs are clipped at 0 and renormalised along ``axis``.
+
+    Args:
+        p: probabilities (any shape).
+        q: probabilities, same shape as ``p``.
+        axis: axis holding the distribution.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    if p.shape != q.shape:
+        raise InvalidInputError(f"js_divergence: shapes differ, {p.shape} vs {q.shape}")
+    if not (np.all(np.isfinite(p)) and np.all(np.isfinite(q))):
+        raise InvalidInputError("js_divergence: probabilities contain NaN or infinity")
+    p = np.clip(p, 0.0, None)
+    q = np.clip(q, 0.0, None)
+    p = p / p.sum(axis=axis, keepdims=True)
+    q = q / q.sum(axis=axis, keepdims=True)
+    m = 0.5 * (p + q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kp = np.where(p > 0, p * np.log(p / m), 0.0)
+        kq = np.where(q > 0, q * np.log(q / m), 0.0)
+    return np.maximum(0.5 * (kp.sum(axis=axis) + kq.sum(axis=axis)), 0.0)

@@ -27,7 +27,7 @@ from pulser.devices import AnalogDevice
 from tqdm.auto import tqdm
 
 from qgnn.backends.base import Backend, Measurement, check_evaluation_times, check_shots
-from qgnn.errors import QgnnError, graph_label
+from qgnn.errors import InvalidInputError, QgnnError, graph_label
 from qgnn.features.cache import BlobCache, stable_hash
 from qgnn.features.cache import cache_dir as default_cache_dir
 
@@ -165,7 +165,7 @@ class FeaturePipeline:
 
     Args:
         device: the Pulser device the registers and sequences must satisfy
-            (default ``AnalogDevice``).
+            (default: the remote backend's fetched device, else ``AnalogDevice``).
         schedule: a :mod:`qgnn.pulses` schedule (default ``ConstantDrive()``:
             Ω = 2π rad/µs, δ = 0, 660 ns); its ``max_rabi_frequency`` sets the
             blockade radius used by the embedding.
@@ -192,7 +192,7 @@ class FeaturePipeline:
 
     def __init__(
         self,
-        device: pulser.devices.Device = AnalogDevice,
+        device: pulser.devices.Device | None = None,
         schedule: Any = None,
         backend: Backend | None = None,
         *,
@@ -209,13 +209,15 @@ class FeaturePipeline:
         from qgnn.backends import EmuSV
         from qgnn.pulses import ConstantDrive
 
-        if not isinstance(device, pulser.devices.Device | pulser.devices.VirtualDevice):
-            raise QgnnError(f"device must be a pulser Device, got {type(device).__name__}")
+        if device is not None and not isinstance(
+            device, pulser.devices.Device | pulser.devices.VirtualDevice
+        ):
+            raise InvalidInputError(f"device must be a pulser Device, got {type(device).__name__}")
         if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-            raise QgnnError(f"n_workers must be a positive integer, got {n_workers!r}")
+            raise InvalidInputError(f"n_workers must be a positive integer, got {n_workers!r}")
         if executor is not None and not str(executor).startswith("dask://"):
-            raise QgnnError(f"executor must be None or 'dask://host:port', got {executor!r}")
-        self.device = device
+            raise InvalidInputError(f"executor must be None or 'dask://host:port', got {executor!r}")
+        self._device = device
         self.schedule = schedule if schedule is not None else ConstantDrive()
         self.backend = backend if backend is not None else EmuSV()
         self.evaluation_times = check_evaluation_times(evaluation_times)
@@ -234,6 +236,19 @@ class FeaturePipeline:
             self._embeddings = BlobCache(root, "embeddings")
             self._measurements = BlobCache(root, "measurements")
         self.last_run_seconds: dict[str, float] = {}
+
+    @property
+    def device(self) -> pulser.devices.Device:
+        """The device registers and sequences are built for.
+
+        A remote backend's device comes from specs it fetches at run time
+        (``backend.fetch_device()``); otherwise the ``device`` given, or
+        ``AnalogDevice``.
+        """
+        if self._device is None:
+            fetch = getattr(self.backend, "fetch_device", None)
+            self._device = fetch() if fetch is not None else AnalogDevice
+        return self._device
 
     @property
     def _config(self) -> _Config:
@@ -366,7 +381,9 @@ class FeaturePipeline:
     def _execute(self, tasks: list[_Task]) -> Iterator[_Outcome]:
         if not tasks:
             return
-        if self.executor is not None:
+        if hasattr(self.backend, "run_detailed"):
+            yield from self._execute_remote_batch(tasks)
+        elif self.executor is not None:
             yield from self._execute_dask(tasks)
         elif self.n_workers == 1 or len(tasks) == 1:
             for task in tasks:
@@ -384,6 +401,36 @@ class FeaturePipeline:
                 for future in futures_as_completed(futures):
                     yield future.result()
 
+    def _execute_remote_batch(self, tasks: list[_Task]) -> Iterator[_Outcome]:
+        """Embed and build locally, then send every sequence in one remote submission.
+
+        The remote backend validates everything before sending, records its
+        jobs (nothing is paid twice) and reports each failed graph.
+        """
+        config = self._config
+        built: list[tuple[_Task, Any, pulser.Sequence, str]] = []
+        for task in tasks:
+            try:
+                embedding = task.embedding or _embed(task.graph, task.index, config)
+                sequence = config.schedule.build(embedding.register, config.device)
+            except QgnnError as exc:
+                yield _Outcome(task.position, task.embedding, error=_describe(exc))
+                continue
+            built.append((task, embedding, sequence, _sequence_key(sequence, config)))
+        if not built:
+            return
+        outcomes = self.backend.run_detailed(  # type: ignore[attr-defined]
+            [b[2] for b in built],
+            shots=config.shots,
+            evaluation_times=config.evaluation_times,
+            labels=[graph_label(b[0].index) for b in built],
+        )
+        for (task, embedding, _, key), outcome in zip(built, outcomes, strict=True):
+            if isinstance(outcome, Measurement):
+                yield _Outcome(task.position, embedding, outcome, key)
+            else:
+                yield _Outcome(task.position, embedding, error=f"{outcome.status}: {outcome.message}")
+
     def _execute_dask(self, tasks: list[_Task]) -> Iterator[_Outcome]:
         from qgnn.errors import require_extra
 
@@ -391,7 +438,7 @@ class FeaturePipeline:
         from distributed import Client, as_completed
 
         address = str(self.executor).removeprefix("dask://")
-        with Client(address, set_as_default=False) as client:
+        with Client(address) as client:
             client.run(_init_worker, self.threads_per_worker)
             futures = {client.submit(_work, task, pure=False): task for task in tasks}
             for future in as_completed(futures):

@@ -17,12 +17,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from qgnn.backends.base import js_divergence
 from qgnn.errors import InvalidInputError, QgnnError
-
-
-def _entropy_terms(p: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
 
 
 def jensen_shannon(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -38,13 +34,9 @@ def jensen_shannon(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     p = np.atleast_2d(np.asarray(p, dtype=np.float64))
     q = np.atleast_2d(np.asarray(q, dtype=np.float64))
     if p.shape[1] != q.shape[1]:
-        raise QgnnError(f"distributions must have the same length, got {p.shape[1]} and {q.shape[1]}")
-    mid = 0.5 * (p[:, None, :] + q[None, :, :])
-    h_mid = -_entropy_terms(mid).sum(-1)
-    h_p = -_entropy_terms(p).sum(-1)
-    h_q = -_entropy_terms(q).sum(-1)
-    js = h_mid - 0.5 * (h_p[:, None] + h_q[None, :])
-    return np.clip(js, 0.0, np.log(2.0))
+        raise InvalidInputError(f"distributions must have the same length, got {p.shape[1]} and {q.shape[1]}")
+    pairs_p, pairs_q = np.broadcast_arrays(p[:, None, :], q[None, :, :])
+    return np.clip(js_divergence(pairs_p, pairs_q), 0.0, np.log(2.0))
 
 
 def _check_distributions(X: object, *, name: str) -> np.ndarray:

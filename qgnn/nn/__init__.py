@@ -1,0 +1,45 @@
+"""Quantum features in PyTorch Geometric: transform, dataset, models and training.
+
+- :class:`QuantumFeatures` — a ``BaseTransform`` attaching ``x_q``, ``pe_q``,
+  ``edge_attr_q``, ``hist_q`` and ``q_ok`` measured by a
+  :class:`~qgnn.features.FeaturePipeline`;
+- :class:`QuantumDataset` — a shipped dataset featurised once and stored on disk;
+- :class:`QuantumGIN`, :class:`QuantumGPS`, :class:`GIN` — PyG models;
+- :func:`fit_evaluate_gnn`, :func:`plot_learning_curves`, :func:`evaluate_gnn` — cross-validation folds.
+"""
+
+from __future__ import annotations
+
+from qgnn.nn.dataset import QuantumDataset
+from qgnn.nn.models import GIN, QuantumGIN, QuantumGPS
+from qgnn.nn.training import (
+    MODELS,
+    FoldOutcome,
+    build_model,
+    evaluate_gnn,
+    fit_evaluate_gnn,
+    plot_learning_curves,
+)
+from qgnn.nn.transforms import (
+    QuantumFeatures,
+    QuantumFeatureWarning,
+    attach_quantum_features,
+    correlation_encodings,
+)
+
+__all__ = [
+    "GIN",
+    "MODELS",
+    "FoldOutcome",
+    "QuantumDataset",
+    "QuantumFeatureWarning",
+    "QuantumFeatures",
+    "QuantumGIN",
+    "QuantumGPS",
+    "attach_quantum_features",
+    "build_model",
+    "correlation_encodings",
+    "evaluate_gnn",
+    "fit_evaluate_gnn",
+    "plot_learning_curves",
+]

@@ -1,0 +1,420 @@
+"""Quantum features as a PyTorch Geometric transform.
+
+:class:`QuantumFeatures` runs a graph through a :class:`~qgnn.features.FeaturePipeline`
+(embedding → pulses → backend) and attaches what the atoms measured to a copy
+of the :class:`~torch_geometric.data.Data`:
+
+- ``x_q`` (``n × T``): ⟨n_i⟩ at each of the pipeline's ``T`` evaluation times;
+- ``pe_q`` (``n × T·(5 + pe_dim)``): quantum positional encodings built from the
+  connected correlations ``C_ij = ⟨n_i n_j⟩ − ⟨n_i⟩⟨n_j⟩`` (see
+  :func:`correlation_encodings`);
+- ``edge_attr_q`` (``E × T``): ``C_ij`` on each edge of ``edge_index``;
+- ``hist_q`` (``1 × T·L``): the excitation-count distribution P(k), k = 0..L−1,
+  padded with zeros to ``L = hist_length``, one row per graph so that batches
+  stack it to ``B × T·L``;
+- ``q_ok`` (``1``, bool): ``False`` when the graph could not be featurised; its
+  quantum features are then zeros and the reason is in ``transform.failures``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import torch
+from torch_geometric.data import Data
+from torch_geometric.transforms import BaseTransform
+
+from qgnn.data import from_pyg
+from qgnn.errors import InvalidGraphError, QgnnError, graph_label
+from qgnn.features import (
+    FeaturePipeline,
+    GraphResult,
+    excitation_histogram,
+    node_correlations,
+    node_occupations,
+)
+from qgnn.nn.canonical import canonical_form, canonical_relabel, orbit_average
+
+#: Number of per-node row statistics of ``C`` in each time block of ``pe_q``.
+ROW_STATISTICS = 5
+
+
+class QuantumFeatureWarning(UserWarning):
+    """Some graphs could not be featurised; they carry ``q_ok=False`` and zero quantum features."""
+
+
+def correlation_encodings(corr: np.ndarray, k: int, *, degeneracy_tol: float = 1e-6) -> np.ndarray:
+    """Permutation-equivariant, sign-invariant node encodings of one correlation matrix.
+
+    For the connected correlation matrix ``C`` (``n × n``, symmetric) the row of
+    node ``i`` is::
+
+        [ Σ_{j≠i} C_ij,  Σ_{j≠i} |C_ij|,  max_{j≠i} C_ij,  min_{j≠i} C_ij,  C_ii,
+          P⁽¹⁾_ii, …, P⁽ᵏ⁾_ii ]
+
+    where ``P⁽ˢ⁾ = Σ_{m: |λ_m − λ_s| ≤ tol} v_m v_mᵀ`` is the projector onto the
+    eigenspace of the ``s``-th largest eigenvalue ``λ_s`` of ``C``. For a simple
+    eigenvalue ``P⁽ˢ⁾_ii = v_s,i²`` (invariant under ``v → −v``); for a degenerate
+    one it is the basis-independent diagonal of the eigenspace projector, so the
+    encoding does not depend on the arbitrary basis ``eigh`` picks inside it.
+    Slots beyond ``n`` are zero. Relabelling the nodes by a permutation ``π``
+    permutes the rows by ``π``. Caveat: eigenvalues closer than ``tol`` are
+    merged, and a nearly degenerate pair (gap just above ``tol``) makes the
+    eigen part sensitive to noise; the row statistics have no such issue.
+
+    Args:
+        corr: connected correlations ``C``, shape ``(n, n)``.
+        k: number of leading eigenspaces to encode.
+        degeneracy_tol: absolute gap below which eigenvalues count as equal.
+
+    Returns:
+        Array of shape ``(n, 5 + k)``.
+
+    Example:
+        >>> import numpy as np
+        >>> c = np.array([[0.2, -0.1], [-0.1, 0.2]])
+        >>> correlation_encodings(c, 2).round(3).tolist()[0]
+        [-0.1, 0.1, -0.1, -0.1, 0.2, 0.5, 0.5]
+    """
+    c = np.asarray(corr, dtype=np.float64)
+    n = c.shape[0]
+    out = np.zeros((n, ROW_STATISTICS + k), dtype=np.float64)
+    if n == 0:
+        return out
+    off = ~np.eye(n, dtype=bool)
+    if n > 1:
+        offdiag = np.where(off, c, 0.0)
+        out[:, 0] = offdiag.sum(axis=1)
+        out[:, 1] = np.abs(offdiag).sum(axis=1)
+        out[:, 2] = np.where(off, c, -np.inf).max(axis=1)
+        out[:, 3] = np.where(off, c, np.inf).min(axis=1)
+    out[:, 4] = np.diag(c)
+    evals, evecs = np.linalg.eigh((c + c.T) / 2)
+    order = np.argsort(-evals, kind="stable")
+    evals, evecs = evals[order], evecs[:, order]
+    for s in range(min(k, n)):
+        members = np.abs(evals - evals[s]) <= degeneracy_tol
+        out[:, ROW_STATISTICS + s] = (evecs[:, members] ** 2).sum(axis=1)
+    return out
+
+
+@dataclass(frozen=True)
+class _NodeView:
+    """Where a Data's nodes sit in the graph the pipeline measured, and that graph's automorphisms."""
+
+    nodes: tuple[int, ...]
+    generators: tuple[tuple[int, ...], ...]
+
+
+def _graph_index(data: Data) -> int | None:
+    """The dataset index a Data carries (``data.idx``, as set by :func:`qgnn.data.to_pyg`), or ``None``."""
+    index = getattr(data, "idx", None)
+    if index is None:
+        return None
+    if isinstance(index, torch.Tensor):
+        return int(index.reshape(-1)[0]) if index.numel() == 1 else None
+    return int(index)
+
+
+class QuantumFeatures(BaseTransform):
+    r"""Attach neutral-atom quantum features to a graph (never mutates its input).
+
+    Each graph is converted to networkx (:func:`qgnn.data.from_pyg`), embedded,
+    driven and measured by ``pipeline`` (whose cache is shared with every other
+    user of the pipeline), and the copy returned carries ``x_q``, ``pe_q``,
+    ``edge_attr_q``, ``hist_q`` and ``q_ok`` (see the module docstring):
+
+    .. math::
+        x_q[i, t] = \langle n_i \rangle_t, \quad
+        C^t_{ij} = \langle n_i n_j \rangle_t - \langle n_i \rangle_t \langle n_j \rangle_t, \quad
+        \text{edge\_attr\_q}[(i,j), t] = C^t_{ij}, \quad
+        \text{hist\_q}[t L + k] = P_t(k \text{ excitations}).
+
+    ``pe_q`` concatenates :func:`correlation_encodings` of ``C^t`` over the
+    times ``t``. A graph the pipeline cannot handle (not embeddable, backend
+    error, too large for ``hist_length``) gets ``q_ok = False``, zero quantum
+    features, and an entry ``failures[index] = reason`` keyed by its ``idx``
+    attribute (or, without one, by the number of graphs this transform saw
+    before it). Nothing is dropped.
+
+    Args:
+        pipeline: the :class:`~qgnn.features.FeaturePipeline` that measures graphs.
+        pe_dim: number of leading correlation eigenspaces in ``pe_q`` (default 8).
+        hist_length: padded length ``L`` of the excitation histogram per time;
+            ``None`` (default) uses ``n + 1`` of the largest graph of each
+            :meth:`featurise` call (and of the graph itself in ``forward``) —
+            set it explicitly to batch graphs transformed one at a time.
+        degeneracy_tol: eigenvalue gap below which eigenspaces merge (default 1e-6).
+        canonical: send each graph to the pipeline in its canonical node order
+            (:mod:`qgnn.nn.canonical`), so that the features do not depend on
+            how the nodes are numbered (default True). The embedding optimiser
+            is not relabelling-equivariant: without this, relabelling a graph
+            gives another register and other features.
+
+    Example:
+        >>> import torch
+        >>> from torch_geometric.data import Data
+        >>> from qgnn.features import FeaturePipeline
+        >>> ring = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 0],
+        ...                      [1, 0, 2, 1, 3, 2, 4, 3, 5, 4, 0, 5]])
+        >>> qf = QuantumFeatures(FeaturePipeline(progress=False), hist_length=8)
+        >>> out = qf(Data(x=torch.ones(6, 1), edge_index=ring))
+        >>> out.x_q.shape, out.pe_q.shape, out.edge_attr_q.shape, out.hist_q.shape
+        (torch.Size([6, 1]), torch.Size([6, 13]), torch.Size([12, 1]), torch.Size([1, 8]))
+    """
+
+    def __init__(
+        self,
+        pipeline: FeaturePipeline,
+        *,
+        pe_dim: int = 8,
+        hist_length: int | None = None,
+        degeneracy_tol: float = 1e-6,
+        canonical: bool = True,
+    ) -> None:
+        if isinstance(pe_dim, bool) or not isinstance(pe_dim, int) or pe_dim < 0:
+            raise InvalidGraphError(f"pe_dim must be a non-negative integer, got {pe_dim!r}")
+        if hist_length is not None and (
+            isinstance(hist_length, bool) or not isinstance(hist_length, int) or hist_length < 2
+        ):
+            raise InvalidGraphError(f"hist_length must be an integer ≥ 2 or None, got {hist_length!r}")
+        if not (degeneracy_tol >= 0.0 and np.isfinite(degeneracy_tol)):
+            raise InvalidGraphError(f"degeneracy_tol must be a finite number ≥ 0, got {degeneracy_tol!r}")
+        self.pipeline = pipeline
+        self.pe_dim = pe_dim
+        self.hist_length = hist_length
+        self.degeneracy_tol = float(degeneracy_tol)
+        self.canonical = bool(canonical)
+        self.failures: dict[int, str] = {}
+        self._seen = 0
+
+    @property
+    def n_times(self) -> int:
+        """Number of evaluation times ``T`` of the pipeline."""
+        return len(tuple(self.pipeline.evaluation_times))
+
+    @property
+    def pe_channels(self) -> int:
+        """Width of ``pe_q``: ``T · (5 + pe_dim)``."""
+        return self.n_times * (ROW_STATISTICS + self.pe_dim)
+
+    def forward(self, data: Any) -> Data:
+        """Return a copy of ``data`` with the quantum features attached."""
+        return self.featurise([data])[0]
+
+    def featurise(self, data_list: Sequence[Data]) -> list[Data]:
+        """Featurise many graphs with one :meth:`FeaturePipeline.run` call (workers, progress bar).
+
+        Args:
+            data_list: graphs; each is copied, never modified.
+
+        Returns:
+            New Data objects, in input order, each with the quantum attributes.
+        """
+        datas = _check_datas(data_list)
+        keys = [self._seen + pos if i is None else i for pos, i in enumerate(map(_graph_index, datas))]
+        self._seen += len(datas)
+        graphs: list[nx.Graph | None] = []
+        views: list[_NodeView] = []
+        reasons: dict[int, str] = {}
+        for pos, data in enumerate(datas):
+            try:
+                graph = from_pyg(data)
+            except QgnnError as exc:
+                graphs.append(None)
+                views.append(_NodeView((), ()))
+                reasons[pos] = f"cannot convert to networkx: {exc}"
+                continue
+            if self.canonical:
+                form = canonical_form(graph)
+                graph, mapping = canonical_relabel(graph, form)
+                views.append(_NodeView(tuple(mapping[v] for v in range(len(mapping))), form.generators))
+            else:
+                views.append(_NodeView(tuple(range(graph.number_of_nodes())), ()))
+            graphs.append(graph)
+        todo = [g for g in graphs if g is not None]
+        ran = iter(self.pipeline.run(todo) if todo else [])
+        results = [next(ran) if g is not None else None for g in graphs]
+        out, failures = _attach_all(
+            datas,
+            keys,
+            results,
+            reasons,
+            views,
+            n_times=self.n_times,
+            pe_dim=self.pe_dim,
+            hist_length=self.hist_length,
+            degeneracy_tol=self.degeneracy_tol,
+        )
+        self.failures.update(failures)
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(pipeline={self.pipeline.fingerprint()}, pe_dim={self.pe_dim}, "
+            f"hist_length={self.hist_length}, degeneracy_tol={self.degeneracy_tol}, "
+            f"canonical={self.canonical})"
+        )
+
+
+def attach_quantum_features(
+    data_list: Sequence[Data],
+    results: Sequence[GraphResult],
+    *,
+    pe_dim: int = 8,
+    hist_length: int | None = None,
+    degeneracy_tol: float = 1e-6,
+) -> tuple[list[Data], dict[int, str]]:
+    """Attach quantum features from results a :class:`FeaturePipeline` already computed.
+
+    The same attributes as :class:`QuantumFeatures`, without running anything:
+    use it when the pipeline results exist (e.g. shared with a kernel model).
+
+    Args:
+        data_list: graphs, aligned with ``results`` (same order, same nodes).
+        results: one :class:`GraphResult` per graph.
+        pe_dim: leading correlation eigenspaces in ``pe_q`` (default 8).
+        hist_length: padded histogram length (default: largest graph + 1).
+        degeneracy_tol: eigenvalue gap below which eigenspaces merge (default 1e-6).
+
+    Returns:
+        The new Data objects and the failures (index → reason).
+    """
+    datas = _check_datas(data_list)
+    results = list(results)
+    if len(results) != len(datas):
+        raise InvalidGraphError(f"{len(datas)} graphs but {len(results)} results: they must be aligned")
+    times = {len(r.measurement.evaluation_times) for r in results if r.measurement is not None}
+    if len(times) > 1:
+        raise InvalidGraphError(f"results mix different numbers of evaluation times {sorted(times)}")
+    keys = []
+    for pos, (data, result) in enumerate(zip(datas, results, strict=True)):
+        index = _graph_index(data)
+        if index is not None and result.index != index:
+            raise InvalidGraphError(
+                f"position {pos}: the Data is {graph_label(index)} but the result is for "
+                f"{graph_label(result.index)}: align data_list and results"
+            )
+        keys.append(pos if index is None else index)
+    return _attach_all(
+        datas,
+        keys,
+        results,
+        {},
+        [_NodeView(tuple(range(int(d.num_nodes or 0))), ()) for d in datas],
+        n_times=times.pop() if times else 1,
+        pe_dim=pe_dim,
+        hist_length=hist_length,
+        degeneracy_tol=degeneracy_tol,
+    )
+
+
+def _check_datas(data_list: Sequence[Data]) -> list[Data]:
+    datas = list(data_list)
+    for pos, data in enumerate(datas):
+        if not isinstance(data, Data):
+            raise InvalidGraphError(
+                f"expected torch_geometric.data.Data, got {type(data).__name__} at position {pos}"
+            )
+    return datas
+
+
+def _attach_all(
+    datas: Sequence[Data],
+    keys: Sequence[int],
+    results: Sequence[GraphResult | None],
+    reasons: dict[int, str],
+    views: Sequence[_NodeView],
+    *,
+    n_times: int,
+    pe_dim: int,
+    hist_length: int | None,
+    degeneracy_tol: float,
+) -> tuple[list[Data], dict[int, str]]:
+    length = hist_length or max((int(d.num_nodes or 0) for d in datas), default=0) + 1
+    out, failures = [], {}
+    for pos, (data, key, result, view) in enumerate(zip(datas, keys, results, views, strict=True)):
+        reason = reasons.get(pos)
+        features = None
+        if reason is None and result is not None and not result.ok:
+            reason = result.error or "the pipeline returned no measurement"
+        if reason is None and result is not None:
+            try:
+                features = _features(data, result, view, length, pe_dim, degeneracy_tol)
+            except QgnnError as exc:
+                reason = str(exc)
+        ok = features is not None
+        if features is None:
+            failures[key] = reason or "no result"
+            features = _zeros(data, length, n_times, pe_dim)
+        copy_ = copy.copy(data)
+        for name, value in features.items():
+            copy_[name] = value
+        copy_.q_ok = torch.tensor([ok])
+        out.append(copy_)
+    return out, failures
+
+
+def _features(
+    data: Data, result: GraphResult, view: _NodeView, length: int, pe_dim: int, degeneracy_tol: float
+) -> dict[str, torch.Tensor]:
+    """Quantum attributes of ``data``; row ``i`` is the result's graph node ``view.nodes[i]``."""
+    n = int(data.num_nodes or 0)
+    if n != result.n_nodes or len(view.nodes) != n:
+        raise InvalidGraphError(
+            f"{graph_label(result.index)}: the Data has {n} nodes but the result {result.n_nodes} atoms"
+        )
+    if n > length - 1:
+        raise InvalidGraphError(
+            f"{graph_label(result.index)} has {n} nodes but hist_length={length} holds at most "
+            f"{length - 1} excitations: raise hist_length"
+        )
+    every = list(range(n))
+    occ = np.asarray(node_occupations(result, every), dtype=np.float64).T
+    pair = np.asarray(node_correlations(result, every, connected=False), dtype=np.float64)
+    occ, pair = orbit_average(occ, pair, view.generators)
+    rows = np.asarray(view.nodes, dtype=np.int64)
+    occ, pair = occ[:, rows], pair[:, rows][:, :, rows]
+    corr = pair - occ[:, :, None] * occ[:, None, :]
+    hist = np.asarray(excitation_histogram(result, length), dtype=np.float64)
+    pe = np.concatenate(
+        [correlation_encodings(c, pe_dim, degeneracy_tol=degeneracy_tol) for c in corr], axis=1
+    )
+    edge_index = data.edge_index
+    if edge_index is None or edge_index.numel() == 0:
+        edge_q = np.zeros((0, corr.shape[0]))
+    else:
+        src, dst = edge_index.cpu().numpy()
+        edge_q = corr[:, src, dst].T
+    return {
+        "x_q": torch.as_tensor(occ.T, dtype=torch.float32).reshape(n, -1),
+        "pe_q": torch.as_tensor(pe, dtype=torch.float32).reshape(n, -1),
+        "edge_attr_q": torch.as_tensor(edge_q, dtype=torch.float32),
+        "hist_q": torch.as_tensor(hist, dtype=torch.float32).reshape(1, -1),
+    }
+
+
+def _zeros(data: Data, length: int, n_times: int, pe_dim: int) -> dict[str, torch.Tensor]:
+    n = int(data.num_nodes or 0)
+    e = 0 if data.edge_index is None else int(data.edge_index.size(1))
+    return {
+        "x_q": torch.zeros(n, n_times),
+        "pe_q": torch.zeros(n, n_times * (ROW_STATISTICS + pe_dim)),
+        "edge_attr_q": torch.zeros(e, n_times),
+        "hist_q": torch.zeros(1, n_times * length),
+    }
+
+
+def failure_message(failures: dict[int, str], where: str) -> str:
+    """One line per failed graph: ``graph 17: reason``, headed by a count."""
+    lines = [f"{graph_label(i)}: {reason}" for i, reason in sorted(failures.items())]
+    shown = lines[:20] + ([f"... and {len(lines) - 20} more"] if len(lines) > 20 else [])
+    return (
+        f"{where}: {len(failures)} graph(s) could not be featurised; they are kept with q_ok=False and "
+        "zero quantum features (filter them with data.q_ok):\n  " + "\n  ".join(shown)
+    )

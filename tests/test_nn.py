@@ -1,0 +1,446 @@
+"""qgnn.nn: the QuantumFeatures transform, QuantumDataset, the GNN models and their training loop.
+
+Quantum features come from the real FeaturePipeline on emu-sv (exact), on
+graphs of at most 8 atoms; one pipeline cache is shared by the whole module.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+from torch_geometric.loader import DataLoader
+
+from qgnn.data import load_dataset, to_pyg
+from qgnn.errors import DatasetError, InvalidGraphError
+from qgnn.features import FeaturePipeline
+from qgnn.nn import (
+    GIN,
+    QuantumDataset,
+    QuantumFeatures,
+    QuantumFeatureWarning,
+    QuantumGIN,
+    QuantumGPS,
+    build_model,
+    correlation_encodings,
+    evaluate_gnn,
+    fit_evaluate_gnn,
+    plot_learning_curves,
+)
+
+torch.set_num_threads(1)
+
+TIMES = (0.5, 1.0)
+PE_DIM = 4
+HIST = 9
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> FeaturePipeline:
+    return FeaturePipeline(
+        evaluation_times=TIMES, cache_dir=tmp_path_factory.mktemp("qgnn-cache"), progress=False
+    )
+
+
+@pytest.fixture(scope="module")
+def transform(pipeline: FeaturePipeline) -> QuantumFeatures:
+    return QuantumFeatures(pipeline, pe_dim=PE_DIM, hist_length=HIST)
+
+
+def as_data(graph: nx.Graph, y: int | float, index: int) -> Data:
+    """A PyG graph with a constant node feature, a target and a dataset index."""
+    graph = nx.convert_node_labels_to_integers(graph)
+    graph.graph.update(y=y, index=index)
+    data = to_pyg(graph)
+    data.x = torch.ones(data.num_nodes, 1)
+    return data
+
+
+def tadpole(cycle: int, tail: int) -> nx.Graph:
+    """A cycle with a path attached: contains a cycle."""
+    graph = nx.cycle_graph(cycle)
+    nx.add_path(graph, [0, *range(cycle, cycle + tail)])
+    return graph
+
+
+def caterpillar(spine: int, legs: int) -> nx.Graph:
+    """A path with pendant nodes on its inner vertices: a tree."""
+    graph = nx.path_graph(spine)
+    for k in range(legs):
+        graph.add_edge(1 + k % max(1, spine - 2), spine + k)
+    return graph
+
+
+@pytest.fixture(scope="module")
+def cyclic_vs_tree(transform: QuantumFeatures) -> list[Data]:
+    """34 distinct graphs of 5-8 nodes, alternating classes: 0 contains a cycle, 1 is a tree."""
+    cyclic = [nx.cycle_graph(n) for n in (5, 6, 7, 8)] + [
+        tadpole(c, t) for c in range(3, 8) for t in range(1, 9 - c) if c + t >= 5
+    ]
+    trees = [nx.path_graph(n) for n in (5, 6, 7, 8)] + [
+        caterpillar(s, k) for s in range(3, 8) for k in range(1, 9 - s) if s + k >= 5 and (s > 3 or k <= 2)
+    ]
+    graphs = [g for pair in zip(cyclic, trees, strict=False) for g in pair] + cyclic[len(trees) :]
+    datas = [as_data(g, 0 if g in cyclic else 1, i) for i, g in enumerate(graphs)]
+    out = transform.featurise(datas)
+    assert not transform.failures, transform.failures
+    return out
+
+
+def split(datas: list[Data]) -> tuple[list[Data], list[Data]]:
+    """Every third graph for testing, the rest for training."""
+    return [d for k, d in enumerate(datas) if k % 3], datas[::3]
+
+
+# --- correlation encodings (pure numpy) ---------------------------------------------------------
+
+
+def test_correlation_encodings_rows_follow_a_relabelling_and_ignore_eigenvector_signs() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(7, 7))
+    corr = (a + a.T) / 10
+    perm = rng.permutation(7)
+    enc = correlation_encodings(corr, 5)
+    assert enc.shape == (7, 10)
+    np.testing.assert_allclose(correlation_encodings(corr[np.ix_(perm, perm)], 5), enc[perm], atol=1e-12)
+    # simple eigenvalues: slot s is v_s² (independent of the sign eigh picks)
+    evals, evecs = np.linalg.eigh(corr)
+    np.testing.assert_allclose(enc[:, 5:], evecs[:, ::-1][:, :5] ** 2, atol=1e-12)
+    off = corr - np.diag(np.diag(corr))
+    np.testing.assert_allclose(enc[:, 0], off.sum(1), atol=1e-12)
+    np.testing.assert_allclose(enc[:, 1], np.abs(off).sum(1), atol=1e-12)
+    np.testing.assert_allclose(enc[:, 4], np.diag(corr), atol=1e-12)
+
+
+def test_correlation_encodings_use_the_eigenspace_projector_for_degenerate_eigenvalues() -> None:
+    # A circulant matrix (a ring) has eigenvalue pairs; each projector diagonal is multiplicity / n.
+    n = 6
+    ring = np.array(
+        [
+            [0.2 if i == j else (-0.05 if (i - j) % n in (1, n - 1) else 0.01) for j in range(n)]
+            for i in range(n)
+        ]
+    )
+    evals = np.sort(np.linalg.eigvalsh(ring))[::-1]
+    multiplicity = [int(np.sum(np.abs(evals - e) < 1e-9)) for e in evals]
+    enc = correlation_encodings(ring, n)
+    np.testing.assert_allclose(enc[:, 5:], np.tile(np.array(multiplicity) / n, (n, 1)), atol=1e-12)
+    assert max(multiplicity) >= 2  # the test really exercises a degenerate eigenspace
+
+
+def test_correlation_encodings_pad_small_graphs_with_zeros() -> None:
+    enc = correlation_encodings(np.array([[0.25]]), 3)
+    np.testing.assert_allclose(enc, [[0, 0, 0, 0, 0.25, 1, 0, 0]])
+
+
+# --- the transform on the real pipeline -----------------------------------------------------------
+
+
+def test_transform_attaches_shapes_that_match_the_measurement(transform: QuantumFeatures) -> None:
+    data = as_data(nx.cycle_graph(6), 0, 1000)
+    before = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in data.to_dict().items()}
+    out = transform(data)
+    assert set(data.to_dict()) == set(before)  # the input gained nothing
+    for key, value in before.items():
+        assert torch.equal(data[key], value) if isinstance(value, torch.Tensor) else data[key] == value
+    assert out is not data
+    n, e, t = 6, 12, len(TIMES)
+    assert out.x_q.shape == (n, t)
+    assert out.pe_q.shape == (n, t * (5 + PE_DIM)) == (n, transform.pe_channels)
+    assert out.edge_attr_q.shape == (e, t)
+    assert out.hist_q.shape == (1, t * HIST)
+    assert bool(out.q_ok.item())
+    assert torch.all((out.x_q >= -1e-9) & (out.x_q <= 1 + 1e-9))
+    hist = out.hist_q.view(t, HIST)
+    torch.testing.assert_close(hist.sum(1), torch.ones(t), atol=1e-5, rtol=0)
+    # ⟨Σ n_i⟩ from the occupations equals the histogram's mean excitation count
+    torch.testing.assert_close(out.x_q.sum(0), (hist * torch.arange(HIST)).sum(1), atol=1e-5, rtol=0)
+    # C_ii = ⟨n_i⟩(1 − ⟨n_i⟩) sits in column 4 of each time block of pe_q
+    block = 5 + PE_DIM
+    for k in range(t):
+        diag = out.pe_q[:, k * block + 4]
+        torch.testing.assert_close(diag, out.x_q[:, k] * (1 - out.x_q[:, k]), atol=1e-5, rtol=0)
+    # C_ij is symmetric: both directions of an edge carry the same value
+    src, dst = out.edge_index
+    lookup = {(int(a), int(b)): out.edge_attr_q[i] for i, (a, b) in enumerate(zip(src, dst, strict=True))}
+    for (a, b), value in lookup.items():
+        torch.testing.assert_close(value, lookup[(b, a)])
+
+
+def relabel(graph: nx.Graph, perm: np.ndarray) -> nx.Graph:
+    """Node v becomes perm[v]; nodes inserted in sorted order."""
+    out = nx.Graph()
+    out.add_nodes_from(range(graph.number_of_nodes()))
+    out.add_edges_from((int(perm[u]), int(perm[v])) for u, v in graph.edges)
+    return out
+
+
+@pytest.mark.parametrize("graph", [tadpole(5, 2), caterpillar(5, 2), nx.cycle_graph(6)], ids=str)
+def test_relabelling_nodes_permutes_node_features_and_keeps_the_histogram(
+    transform: QuantumFeatures, graph: nx.Graph
+) -> None:
+    n = graph.number_of_nodes()
+    perm = np.random.default_rng(n).permutation(n)  # node v of `graph` is node perm[v] of `moved`
+    a, b = transform.featurise([as_data(graph, 0, 3000 + n), as_data(relabel(graph, perm), 0, 4000 + n)])
+    p = torch.as_tensor(perm)
+    assert not torch.equal(b.x_q, a.x_q) or n == 6  # the relabelling really moved something
+    torch.testing.assert_close(b.x_q[p], a.x_q, atol=1e-6, rtol=0)
+    torch.testing.assert_close(b.pe_q[p], a.pe_q, atol=1e-6, rtol=0)
+    torch.testing.assert_close(b.hist_q, a.hist_q, atol=1e-6, rtol=0)
+    edge_a = {(int(u), int(v)): a.edge_attr_q[k] for k, (u, v) in enumerate(a.edge_index.t())}
+    edge_b = {(int(u), int(v)): b.edge_attr_q[k] for k, (u, v) in enumerate(b.edge_index.t())}
+    for (u, v), value in edge_a.items():
+        torch.testing.assert_close(edge_b[(int(perm[u]), int(perm[v]))], value, atol=1e-6, rtol=0)
+
+
+def test_automorphic_nodes_get_equal_features(transform: QuantumFeatures) -> None:
+    # On a ring every node is equivalent: the register breaks the symmetry, the orbit average restores it.
+    out = transform(as_data(nx.cycle_graph(7), 0, 5000))
+    torch.testing.assert_close(out.x_q, out.x_q[:1].expand_as(out.x_q), atol=1e-6, rtol=0)
+    torch.testing.assert_close(out.pe_q, out.pe_q[:1].expand_as(out.pe_q), atol=1e-6, rtol=0)
+
+
+def test_transformed_graphs_batch_with_the_pyg_dataloader(cyclic_vs_tree: list[Data]) -> None:
+    graphs = cyclic_vs_tree[:5]
+    batch = next(iter(DataLoader(graphs, batch_size=5, shuffle=False)))
+    nodes = sum(g.num_nodes for g in graphs)
+    edges = sum(g.edge_index.size(1) for g in graphs)
+    t = len(TIMES)
+    assert batch.num_graphs == 5
+    assert batch.x_q.shape == (nodes, t)
+    assert batch.pe_q.shape == (nodes, t * (5 + PE_DIM))
+    assert batch.edge_attr_q.shape == (edges, t)
+    assert batch.hist_q.shape == (5, t * HIST)
+    assert batch.q_ok.tolist() == [True] * 5
+    torch.testing.assert_close(batch.hist_q[3], graphs[3].hist_q[0])
+    assert batch.idx.tolist() == [int(g.idx) for g in graphs]
+
+
+def test_a_graph_that_cannot_be_embedded_is_reported_not_dropped(pipeline: FeaturePipeline) -> None:
+    transform = QuantumFeatures(pipeline, pe_dim=PE_DIM, hist_length=HIST)
+    star = as_data(nx.star_graph(7), 1, 77)  # K1,7 holds an induced K1,6: no unit-disk embedding
+    ring = as_data(nx.cycle_graph(6), 0, 78)
+    out = transform.featurise([star, ring])
+    assert len(out) == 2
+    assert list(transform.failures) == [77]
+    assert "K1,6" in transform.failures[77]
+    assert out[0].q_ok.tolist() == [False] and out[1].q_ok.tolist() == [True]
+    assert out[0].x_q.shape == (8, len(TIMES)) and not out[0].x_q.any()
+    assert out[0].hist_q.shape == out[1].hist_q.shape and not out[0].hist_q.any()
+
+
+def test_transform_rejects_what_is_not_a_graph(pipeline: FeaturePipeline) -> None:
+    transform = QuantumFeatures(pipeline)
+    with pytest.raises(InvalidGraphError, match="Data"):
+        transform.featurise([nx.cycle_graph(4)])  # type: ignore[list-item]
+    with pytest.raises(InvalidGraphError, match="pe_dim"):
+        QuantumFeatures(pipeline, pe_dim=-1)
+    with pytest.raises(InvalidGraphError, match="hist_length"):
+        QuantumFeatures(pipeline, hist_length=1)
+    # a graph larger than the histogram is a failure of that graph, reported with the fix
+    small = QuantumFeatures(pipeline, hist_length=4)
+    (out,) = small.featurise([as_data(nx.path_graph(5), 1, 90)])
+    assert out.q_ok.tolist() == [False]
+    assert "raise hist_length" in small.failures[90]
+
+
+# --- the dataset --------------------------------------------------------------------------------------
+
+
+def test_quantum_dataset_is_processed_once_and_then_loaded(
+    pipeline: FeaturePipeline, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = QuantumDataset("PTC_FM", pipeline, max_nodes=4, root=tmp_path, pe_dim=PE_DIM)
+    shipped = load_dataset("PTC_FM", max_nodes=4)
+    assert len(first) == len(shipped) == 21
+    assert first.failures == {}
+    assert bool(first.ok_mask.all())
+    assert first[0].hist_q.shape == (1, len(TIMES) * 5)  # hist_length = largest graph (4) + 1
+    assert first[0].x.shape[1] == shipped.num_node_labels
+    folder = tmp_path / f"PTC_FM-4-{pipeline.fingerprint()}-pe{PE_DIM}-hauto"
+    assert (folder / "processed" / "data.pt").is_file()
+
+    def no_work(graphs: object) -> None:
+        raise AssertionError("the second construction must not run the pipeline")
+
+    monkeypatch.setattr(pipeline, "run", no_work)
+    second = QuantumDataset("PTC_FM", pipeline, max_nodes=4, root=tmp_path, pe_dim=PE_DIM)
+    assert len(second) == len(first)
+    for k in (0, 7, 20):
+        torch.testing.assert_close(second[k].pe_q, first[k].pe_q)
+        assert int(second[k].idx) == int(first[k].idx)
+    batch = next(iter(DataLoader(second, batch_size=8)))
+    assert batch.hist_q.shape == (8, len(TIMES) * 5)
+
+
+def test_quantum_dataset_warns_and_lists_failures(tmp_path) -> None:
+    # Sequences of 100 µs exceed AnalogDevice's limits, so every graph fails in the pulse stage.
+    from qgnn.pulses import ConstantDrive
+
+    broken = FeaturePipeline(schedule=ConstantDrive(duration=100_000), cache_dir=False, progress=False)
+    with pytest.warns(QuantumFeatureWarning, match="could not be featurised") as caught:
+        ds = QuantumDataset("PTC_FM", broken, max_nodes=3, root=tmp_path)
+    assert len(ds) == len(load_dataset("PTC_FM", max_nodes=3)) > 0
+    assert sorted(ds.failures) == sorted(int(d.idx) for d in ds)
+    assert not bool(ds.ok_mask.any())
+    assert str(next(iter(ds.failures))) in str(caught[0].message)
+
+
+# --- models and training --------------------------------------------------------------------------
+
+
+def test_models_map_a_batch_to_one_output_per_graph(cyclic_vs_tree: list[Data]) -> None:
+    batch = Batch.from_data_list(cyclic_vs_tree[:4])
+    t = len(TIMES)
+    widths = (1, t, t * (5 + PE_DIM), t * HIST)
+    assert GIN(1, 2, hidden=8, layers=2)(batch).shape == (4, 2)
+    assert QuantumGIN(*widths, 3, q_edge_dim=t, hidden=8, layers=2)(batch).shape == (4, 3)
+    assert QuantumGPS(*widths, 2, q_edge_dim=t, hidden=8, heads=2, layers=2)(batch).shape == (4, 2)
+    assert QuantumGIN(*widths, 1, hidden=8, task="regression")(batch).shape == (4,)
+    with pytest.raises(InvalidGraphError, match="pe_q"):
+        QuantumGIN(1, t, 99, t * HIST, 2)(batch)
+    with pytest.raises(InvalidGraphError, match="multiple of heads"):
+        QuantumGPS(*widths, 2, hidden=10, heads=4)
+    with pytest.raises(InvalidGraphError, match="QuantumFeatures"):
+        QuantumGIN(*widths, 2)(Batch.from_data_list([as_data(nx.path_graph(3), 0, 0)]))
+
+
+@pytest.mark.parametrize("model", ["gin", "qgin", "qgps"])
+def test_training_beats_chance_on_cycles_versus_trees(cyclic_vs_tree: list[Data], model: str) -> None:
+    train, test = split(cyclic_vs_tree)
+    outcome = fit_evaluate_gnn(
+        model,
+        train,
+        test,
+        task="classification",
+        num_classes=2,
+        seed=0,
+        epochs=40,
+        hidden=16,
+        layers=2,
+        lr=0.01,
+        batch_size=4,
+        patience=40,
+        val_fraction=0.2,
+        progress=False,
+    )
+    assert outcome.y_pred.shape == (len(test),) and outcome.y_score.shape == (len(test), 2)
+    np.testing.assert_allclose(outcome.y_score.sum(1), 1.0, atol=1e-6)
+    assert outcome.metrics()["accuracy"] >= 0.8  # chance is 0.5
+    assert outcome.train_loss[-1] < outcome.train_loss[0]
+    assert 0 <= outcome.best_epoch < outcome.epochs_run == len(outcome.val_loss)
+    assert outcome.test_index.tolist() == [int(d.idx) for d in test]
+
+
+def test_training_is_deterministic_for_a_seed(cyclic_vs_tree: list[Data]) -> None:
+    kwargs = dict(task="classification", num_classes=2, epochs=5, hidden=8, layers=2, progress=False)
+    train, test = split(cyclic_vs_tree)
+    a = fit_evaluate_gnn("qgin", train, test, seed=3, **kwargs)
+    b = fit_evaluate_gnn("qgin", train, test, seed=3, **kwargs)
+    c = fit_evaluate_gnn("qgin", train, test, seed=4, **kwargs)
+    assert a.train_loss == b.train_loss and np.array_equal(a.y_score, b.y_score)
+    assert a.train_loss != c.train_loss
+
+
+def test_regression_learns_the_graph_size(transform: QuantumFeatures) -> None:
+    graphs = [nx.cycle_graph(n) for n in range(3, 9)] + [nx.path_graph(n) for n in range(3, 9)]
+    datas = transform.featurise(
+        [as_data(g, float(g.number_of_nodes()), 6000 + i) for i, g in enumerate(graphs)]
+    )
+    for model in ("gin", "qgin"):
+        outcome = fit_evaluate_gnn(
+            model,
+            datas[1:10],
+            datas[10:] + datas[:1],
+            task="regression",
+            num_classes=0,
+            seed=1,
+            epochs=60,
+            hidden=16,
+            layers=2,
+            lr=0.01,
+            batch_size=4,
+            patience=60,
+            progress=False,
+        )
+        assert outcome.y_score is None and outcome.metric_name == "mae"
+        assert outcome.train_loss[-1] < 0.5 * outcome.train_loss[0]
+        metrics = outcome.metrics()
+        baseline = np.abs(outcome.y_true - np.mean([d.y.item() for d in datas[1:10]])).mean()
+        assert metrics["mae"] < baseline and metrics["rmse"] >= metrics["mae"]
+
+
+def test_fit_evaluate_rejects_bad_inputs(cyclic_vs_tree: list[Data]) -> None:
+    plain = [as_data(nx.path_graph(4), k % 2, k) for k in range(6)]
+    ok = dict(task="classification", num_classes=2, seed=0, epochs=1, progress=False)
+    with pytest.raises(InvalidGraphError, match="unknown model"):
+        fit_evaluate_gnn("gcn", plain[:4], plain[4:], **ok)  # type: ignore[arg-type]
+    with pytest.raises(DatasetError, match="quantum features"):
+        fit_evaluate_gnn("qgin", plain[:4], plain[4:], **ok)
+    with pytest.raises(DatasetError, match="0..1"):
+        fit_evaluate_gnn(
+            "gin", plain[:4], plain[4:], **{**ok, "num_classes": 1 + 0, "task": "classification"}
+        )
+    with pytest.raises(DatasetError, match="at least 2 training graphs"):
+        fit_evaluate_gnn("gin", plain[:1], plain[4:], **ok)
+    failed = cyclic_vs_tree[0].clone()
+    failed.q_ok = torch.tensor([False])
+    with pytest.raises(DatasetError, match="q_ok=False"):
+        fit_evaluate_gnn("qgin", [failed, *cyclic_vs_tree[1:6]], cyclic_vs_tree[6:8], **ok)
+    with pytest.raises(DatasetError, match="no node features"):
+        build_model(
+            "gin",
+            Data(edge_index=torch.zeros(2, 0, dtype=torch.long), num_nodes=2),
+            task="classification",
+            num_classes=2,
+        )
+
+
+def test_evaluate_gnn_runs_the_regression_folds_and_plots(pipeline: FeaturePipeline, tmp_path) -> None:
+    from qgnn.evaluation import make_folds
+
+    esol = load_dataset("ESOL", max_nodes=3)
+    results = pipeline.run(list(esol))
+    keep = [i for i, r in enumerate(results) if r.ok]
+    assert len(keep) == len(esol)  # 1–3 heavy atoms always embed
+    folds = make_folds(esol.y, folds=2, repeats=1, seed=0, task="regression")
+    result, png = evaluate_gnn(
+        "qgin",
+        esol,
+        results,
+        folds,
+        seed=0,
+        epochs=8,
+        out=tmp_path,
+        progress=False,
+        pe_dim=PE_DIM,
+        hidden=8,
+    )
+    assert result.task == "regression" and len(result.folds) == 2
+    for record in result.folds:
+        assert set(record.metrics) == {"mae", "rmse"} and np.isfinite(record.metrics["mae"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.name == "ESOL-qgin-learning-curves.png"
+
+
+def test_plot_learning_curves_writes_a_png(cyclic_vs_tree: list[Data], tmp_path) -> None:
+    outcomes = [
+        fit_evaluate_gnn(
+            "gin",
+            *split(cyclic_vs_tree),
+            task="classification",
+            num_classes=2,
+            seed=s,
+            epochs=3,
+            hidden=8,
+            layers=1,
+            progress=False,
+        )
+        for s in (0, 1)
+    ]
+    path = plot_learning_curves(outcomes, tmp_path / "curves" / "gin.png")
+    assert path.stat().st_size > 5000 and path.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(InvalidGraphError):
+        plot_learning_curves([], tmp_path / "none.png")

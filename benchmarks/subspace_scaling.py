@@ -40,8 +40,9 @@ import numpy as np
 import pulser
 from pulser.devices import AnalogDevice
 
+from qgnn.backends.base import js_divergence
 from qgnn.backends.emulators import EmuSV
-from qgnn.backends.subspace import Subspace, js_divergence
+from qgnn.backends.subspace import Subspace
 from qgnn.pulses import ConstantDrive
 
 RESULTS = Path(__file__).resolve().parent / "results" / "subspace_scaling.json"

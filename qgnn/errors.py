@@ -63,6 +63,4 @@ def require_extra(module: str, extra: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
-        raise MissingExtraError(
-            f"{module} is not installed: install it with `pip install 'qgnn[{extra}]'`"
-        )
+        raise MissingExtraError(f"{module} is not installed: install it with `pip install 'qgnn[{extra}]'`")

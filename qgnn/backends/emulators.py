@@ -286,7 +286,7 @@ def _normalised(probs: list[np.ndarray]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class EmuSV(_Emulator):
-    """State-vector emulator (emu-sv), the default backend.
+    """State-vector emulator (emu-sv): exact, the reference every other backend is checked against.
 
     Exact mode reads the state vector at each evaluation time; sampled mode
     draws bitstrings from it. Memory grows as 2ⁿ (16 B per amplitude).

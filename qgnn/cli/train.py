@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from qgnn.experiment import MODELS, ExperimentConfig, describe_failures, run_experiment
 
@@ -14,8 +13,7 @@ DEMO = ExperimentConfig(
     folds=5,
     repeats=1,
     seed=0,
-    backend="emu-sv",
-    workers=max(1, min(2, os.cpu_count() or 1)),
+    backend="subspace",
     out="results/demo",
 )
 
@@ -47,9 +45,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--repeats", type=_positive, default=3)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
-        "--backend", default="emu-sv", help="emu-sv (default), emu-mps, qutip, subspace, or pasqal:<DEVICE>"
+        "--backend",
+        default="subspace",
+        help="subspace (default: exact within a bounded, reported truncation), emu-sv (exact reference), "
+        "emu-mps, qutip, or pasqal:<DEVICE>",
     )
-    train.add_argument("--workers", type=_positive, default=1, help="worker processes for quantum features")
+    train.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="worker processes for quantum features (default: one per core)",
+    )
     train.add_argument("--executor", default=None, help="dask://host:port to use a Dask cluster")
     train.add_argument("--shots", type=_positive, default=None, help="samples per graph (default: exact)")
     train.add_argument("--limit", type=_positive, default=None, help="evaluate a stratified subsample")

@@ -32,6 +32,7 @@ from qgnn.features.cache import BlobCache, stable_hash
 from qgnn.features.cache import cache_dir as default_cache_dir
 
 EMBEDDING_CACHE_VERSION = "1"
+MIN_TASKS_FOR_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -169,12 +170,18 @@ class FeaturePipeline:
         schedule: a :mod:`qgnn.pulses` schedule (default ``ConstantDrive()``:
             Ω = 2π rad/µs, δ = 0, 660 ns); its ``max_rabi_frequency`` sets the
             blockade radius used by the embedding.
-        backend: a :class:`qgnn.backends.Backend` (default ``EmuSV()``).
+        backend: a :class:`qgnn.backends.Backend` (default
+            ``Subspace(tolerance=1e-3)``: exact evolution in a truncated Rydberg
+            basis whose error is bounded and reported, ~50× faster than
+            ``EmuSV()``, the exact reference).
         evaluation_times: fractions of the sequence duration to measure at.
         shots: ``None`` for exact probabilities, else the number of samples.
         cache_dir: cache root (default :func:`qgnn.features.cache_dir`);
             ``False`` disables caching.
-        n_workers: worker processes (1 = run in this process).
+        n_workers: worker processes (1 = run in this process; default: one per
+            CPU core, and in this process when fewer than
+            ``MIN_TASKS_FOR_WORKERS`` graphs need computing, since starting a
+            worker costs seconds).
         threads_per_worker: torch/BLAS threads in each worker (default 1:
             more threads per process is slower on a busy machine).
         executor: ``None`` (local processes) or ``"dask://host:port"`` to send
@@ -199,30 +206,33 @@ class FeaturePipeline:
         evaluation_times: Sequence[float] = (1.0,),
         shots: int | None = None,
         cache_dir: str | Path | bool | None = None,
-        n_workers: int = 1,
+        n_workers: int | None = None,
         threads_per_worker: int = 1,
         executor: str | None = None,
         embed_seed: int = 0,
         strict_embedding: bool = False,
         progress: bool = True,
     ) -> None:
-        from qgnn.backends import EmuSV
+        from qgnn.backends import Subspace
         from qgnn.pulses import ConstantDrive
 
         if device is not None and not isinstance(
             device, pulser.devices.Device | pulser.devices.VirtualDevice
         ):
             raise InvalidInputError(f"device must be a pulser Device, got {type(device).__name__}")
-        if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        if n_workers is not None and (
+            isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1
+        ):
             raise InvalidInputError(f"n_workers must be a positive integer, got {n_workers!r}")
         if executor is not None and not str(executor).startswith("dask://"):
             raise InvalidInputError(f"executor must be None or 'dask://host:port', got {executor!r}")
         self._device = device
         self.schedule = schedule if schedule is not None else ConstantDrive()
-        self.backend = backend if backend is not None else EmuSV()
+        self.backend = backend if backend is not None else Subspace(tolerance=1e-3)
         self.evaluation_times = check_evaluation_times(evaluation_times)
         self.shots = check_shots(shots)
         self.n_workers = n_workers
+        self._auto_workers = n_workers is None
         self.threads_per_worker = threads_per_worker
         self.executor = executor
         self.embed_seed = embed_seed
@@ -385,14 +395,14 @@ class FeaturePipeline:
             yield from self._execute_remote_batch(tasks)
         elif self.executor is not None:
             yield from self._execute_dask(tasks)
-        elif self.n_workers == 1 or len(tasks) == 1:
+        elif self._workers_for(len(tasks)) == 1:
             for task in tasks:
                 yield _work(task)
         else:
             import multiprocessing
 
             with ProcessPoolExecutor(
-                max_workers=min(self.n_workers, len(tasks)),
+                max_workers=self._workers_for(len(tasks)),
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
                 initargs=(self.threads_per_worker,),
@@ -400,6 +410,11 @@ class FeaturePipeline:
                 futures: list[Future[_Outcome]] = [pool.submit(_work, task) for task in tasks]
                 for future in futures_as_completed(futures):
                     yield future.result()
+
+    def _workers_for(self, n_tasks: int) -> int:
+        if self.n_workers is None:
+            return 1 if n_tasks < MIN_TASKS_FOR_WORKERS else min(os.cpu_count() or 1, n_tasks)
+        return min(self.n_workers, n_tasks)
 
     def _execute_remote_batch(self, tasks: list[_Task]) -> Iterator[_Outcome]:
         """Embed and build locally, then send every sequence in one remote submission.

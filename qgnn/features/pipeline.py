@@ -31,7 +31,7 @@ from qgnn.errors import InvalidInputError, QgnnError, graph_label
 from qgnn.features.cache import BlobCache, stable_hash
 from qgnn.features.cache import cache_dir as default_cache_dir
 
-EMBEDDING_CACHE_VERSION = "1"
+EMBEDDING_CACHE_VERSION = "2"
 MIN_TASKS_FOR_WORKERS = 8
 
 
@@ -290,8 +290,9 @@ class FeaturePipeline:
         return stable_hash(
             {
                 "version": EMBEDDING_CACHE_VERSION,
-                "nodes": [repr(n) for n in graph.nodes],
-                "edges": [[repr(u), repr(v)] for u, v in graph.edges],
+                # element names and bond labels seed the embedding's RDKit start layout
+                "nodes": [[repr(n), graph.nodes[n].get("element")] for n in graph.nodes],
+                "edges": [[repr(u), repr(v), repr(d.get("label"))] for u, v, d in graph.edges(data=True)],
                 "device": self.device.to_abstract_repr(),
                 "rabi_frequency": self.schedule.max_rabi_frequency,
                 "seed": self.embed_seed,

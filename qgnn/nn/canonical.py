@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from qgnn.errors import InvalidGraphError
+from qgnn.errors import InvalidInputError
 
 #: Leaves explored before the search stops with its best order so far.
 MAX_LEAVES = 4096
@@ -88,7 +88,7 @@ def canonical_form(
         ((0, 2, 1), ((1, 0, 2),))
     """
     if isinstance(max_leaves, bool) or not isinstance(max_leaves, int) or max_leaves < 1:
-        raise InvalidGraphError(f"max_leaves must be a positive integer, got {max_leaves!r}")
+        raise InvalidInputError(f"max_leaves must be a positive integer, got {max_leaves!r}")
     nodes = list(graph.nodes)
     n = len(nodes)
     if n == 0:

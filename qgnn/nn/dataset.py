@@ -13,7 +13,7 @@ from torch_geometric.data import InMemoryDataset
 from qgnn.data import load_dataset
 from qgnn.errors import DatasetError
 from qgnn.features import FeaturePipeline, cache_dir
-from qgnn.nn.transforms import QuantumFeatures, QuantumFeatureWarning, failure_message
+from qgnn.nn.transforms import QuantumFeatures, QuantumFeatureWarning, _fill_edgeless, failure_message
 
 
 class QuantumDataset(InMemoryDataset):
@@ -107,7 +107,7 @@ class QuantumDataset(InMemoryDataset):
 
     def process(self) -> None:
         """Load the shipped graphs, featurise them in one batch, save graphs and failures."""
-        graphs = load_dataset(self.name, max_nodes=self.max_nodes).to_pyg()
+        graphs = _fill_edgeless(load_dataset(self.name, max_nodes=self.max_nodes).to_pyg())
         if not graphs:
             raise DatasetError(
                 f"{self.name} has no graph with at most {self.max_nodes} nodes: raise max_nodes"

@@ -1,7 +1,7 @@
 """Graph neural networks reading quantum features: QuantumGIN, QuantumGPS and a GIN baseline.
 
 All three share one recipe so that comparisons isolate the quantum inputs:
-``layers`` message-passing layers of width ``hidden`` with LayerNorm and ReLU,
+``layers`` message-passing layers of width ``hidden`` with BatchNorm and ReLU,
 a readout that sums each layer's node states per graph and concatenates the
 layers (GIN's jumping-knowledge readout), and an MLP head. Classification
 models return logits ``(B, out_channels)``; regression models return ``(B,)``.
@@ -14,29 +14,38 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
-from torch_geometric.nn import GINConv, GINEConv, GPSConv, global_add_pool
+from torch_geometric.nn import BatchNorm, GINConv, GINEConv, GPSConv, global_add_pool
 
-from qgnn.errors import InvalidGraphError
+from qgnn.errors import InvalidGraphError, InvalidInputError
 
 Task = Literal["classification", "regression"]
 
 
+def _norm(channels: int) -> BatchNorm:
+    """Batch normalisation over the nodes of a batch; a one-node batch is normalised with running stats.
+
+    Not LayerNorm: normalising each node's feature vector would erase the
+    neighbour counts that GIN's sum aggregation carries in its magnitude.
+    """
+    return BatchNorm(channels, allow_single_element=True)
+
+
 def _mlp(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
-    """Linear → LayerNorm → ReLU → Linear (the first module exposes ``in_features`` for GINEConv)."""
+    """Linear → BatchNorm → ReLU → Linear (the first module exposes ``in_features`` for GINEConv)."""
     return nn.Sequential(
-        nn.Linear(in_channels, hidden), nn.LayerNorm(hidden), nn.ReLU(), nn.Linear(hidden, out_channels)
+        nn.Linear(in_channels, hidden), _norm(hidden), nn.ReLU(), nn.Linear(hidden, out_channels)
     )
 
 
 def _check(task: str, out_channels: int, hidden: int, layers: int) -> None:
     if task not in ("classification", "regression"):
-        raise InvalidGraphError(f"task must be 'classification' or 'regression', got {task!r}")
+        raise InvalidInputError(f"task must be 'classification' or 'regression', got {task!r}")
     if task == "regression" and out_channels != 1:
-        raise InvalidGraphError(f"a regression model has out_channels=1, got {out_channels}")
+        raise InvalidInputError(f"a regression model has out_channels=1, got {out_channels}")
     if task == "classification" and out_channels < 2:
-        raise InvalidGraphError(f"a classifier needs out_channels ≥ 2 classes, got {out_channels}")
+        raise InvalidInputError(f"a classifier needs out_channels ≥ 2 classes, got {out_channels}")
     if hidden < 1 or layers < 1:
-        raise InvalidGraphError(f"hidden and layers must be ≥ 1, got hidden={hidden}, layers={layers}")
+        raise InvalidInputError(f"hidden and layers must be ≥ 1, got hidden={hidden}, layers={layers}")
 
 
 def _require(batch: Batch, key: str, width: int, model: str) -> Tensor:
@@ -56,11 +65,7 @@ class _Head(nn.Module):
         super().__init__()
         self.task = task
         self.net = nn.Sequential(
-            nn.LayerNorm(in_channels),
-            nn.Linear(in_channels, hidden),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, out_channels),
+            nn.Linear(in_channels, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, out_channels)
         )
 
     def forward(self, z: Tensor) -> Tensor:
@@ -80,7 +85,7 @@ class _GINEncoder(nn.Module):
             mlp = _mlp(in_channels if layer == 0 else hidden, hidden, hidden)
             conv: nn.Module = GINConv(mlp) if edge_channels is None else GINEConv(mlp, edge_dim=edge_channels)
             self.convs.append(conv)
-            self.norms.append(nn.LayerNorm(hidden))
+            self.norms.append(_norm(hidden))
 
     def forward(
         self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None, batch: Tensor, size: int
@@ -103,7 +108,7 @@ def _graph_batch(batch: Batch) -> tuple[Tensor, int]:
 class GIN(nn.Module):
     r"""GIN / GINE baseline on the original node (and edge) features only.
 
-    Layer ``l``: :math:`h_i^{l+1} = \mathrm{ReLU}(\mathrm{LN}(\mathrm{MLP}((1+\epsilon) h_i^l +
+    Layer ``l``: :math:`h_i^{l+1} = \mathrm{ReLU}(\mathrm{BN}(\mathrm{MLP}((1+\epsilon) h_i^l +
     \sum_{j \in N(i)} \mathrm{ReLU}(h_j^l + W e_{ij}))))` (the edge term only with
     ``edge_dim``); readout :math:`z = \Vert_l \sum_i h_i^l`; output
     :math:`\mathrm{MLP}(z)`.
@@ -232,7 +237,7 @@ class QuantumGPS(nn.Module):
     quantum positional encoding is projected and added); each layer is
     :math:`h^{l+1} = \mathrm{GPS}(h^l) = \mathrm{MLP}(\mathrm{MPNN}(h^l) + \mathrm{MHA}(h^l))`
     with a local GIN(E) MPNN on :math:`W_e(\text{edge\_attr} \Vert C_{ij})` and
-    ``heads``-head global attention (residuals and node-wise LayerNorm inside
+    ``heads``-head global attention (residuals and BatchNorm inside
     GPSConv); output :math:`\mathrm{MLP}(\Vert_l \sum_i h_i^l \Vert \text{hist\_q})`.
 
     Args:
@@ -278,7 +283,7 @@ class QuantumGPS(nn.Module):
         super().__init__()
         _check(task, out_channels, hidden, layers)
         if heads < 1 or hidden % heads:
-            raise InvalidGraphError(f"hidden={hidden} must be a positive multiple of heads={heads}")
+            raise InvalidInputError(f"hidden={hidden} must be a positive multiple of heads={heads}")
         self.widths = {"x": in_channels, "x_q": q_channels, "pe_q": pe_channels, "hist_q": hist_channels}
         self.edge_dim, self.q_edge_dim, self.task = edge_dim, q_edge_dim, task
         self.node_in = nn.Linear(in_channels + q_channels, hidden)
@@ -295,8 +300,8 @@ class QuantumGPS(nn.Module):
                     local,
                     heads=heads,
                     dropout=dropout,
-                    norm="layer_norm",
-                    norm_kwargs={"mode": "node"},
+                    norm="batch_norm",
+                    norm_kwargs={"allow_single_element": True},
                 )
             )
         self.head = _Head(layers * hidden + hist_channels, hidden, out_channels, dropout, task)

@@ -26,9 +26,9 @@ from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
-from qgnn.errors import DatasetError, InvalidGraphError, graph_label
+from qgnn.errors import DatasetError, InvalidGraphError, InvalidInputError, graph_label
 from qgnn.nn.models import GIN, QuantumGIN, QuantumGPS
-from qgnn.nn.transforms import _graph_index, attach_quantum_features
+from qgnn.nn.transforms import _fill_edgeless, _graph_index, attach_quantum_features
 
 if TYPE_CHECKING:
     from qgnn.data import GraphDataset
@@ -139,7 +139,7 @@ def build_model(
         edge_features: use ``edge_attr`` (and ``edge_attr_q``) when present (default True).
     """
     if model not in MODELS:
-        raise InvalidGraphError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+        raise InvalidInputError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
     in_channels = _width(sample, "x")
     if in_channels is None:
         raise DatasetError(
@@ -235,14 +235,18 @@ def _inner_split(
     return np.sort(tr), np.sort(va)
 
 
-def _with_target(datas: Sequence[Data], y: np.ndarray, task: str) -> list[Data]:
-    """Shallow copies whose ``y`` is a (1,) tensor of the training dtype."""
+def _with_target(datas: Sequence[Data], y: np.ndarray, task: str, keys: Sequence[str]) -> list[Data]:
+    """Slim copies holding only what the model reads, with ``y`` a (1,) tensor of the training dtype."""
     out = []
     dtype = torch.long if task == "classification" else torch.float32
     for data, value in zip(datas, y, strict=True):
-        copy_ = copy.copy(data)
-        copy_.y = torch.tensor([value], dtype=dtype)
-        out.append(copy_)
+        slim = Data(
+            edge_index=data.edge_index, num_nodes=data.num_nodes, y=torch.tensor([value], dtype=dtype)
+        )
+        for key in keys:
+            if getattr(data, key, None) is not None:
+                slim[key] = data[key]
+        out.append(slim)
     return out
 
 
@@ -304,21 +308,22 @@ def fit_evaluate_gnn(
     """
     start = time.perf_counter()
     if model not in MODELS:
-        raise InvalidGraphError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+        raise InvalidInputError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
     if task not in ("classification", "regression"):
-        raise InvalidGraphError(f"task must be 'classification' or 'regression', got {task!r}")
+        raise InvalidInputError(f"task must be 'classification' or 'regression', got {task!r}")
     if task == "classification" and num_classes < 2:
-        raise InvalidGraphError(f"classification needs num_classes ≥ 2, got {num_classes}")
+        raise InvalidInputError(f"classification needs num_classes ≥ 2, got {num_classes}")
     if not 0.0 < val_fraction < 1.0:
-        raise InvalidGraphError(f"val_fraction must lie in (0, 1), got {val_fraction}")
+        raise InvalidInputError(f"val_fraction must lie in (0, 1), got {val_fraction}")
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("patience", patience)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidGraphError(f"{name} must be a positive integer, got {value!r}")
+            raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
     if len(train) < 2:
         raise DatasetError(f"a fold needs at least 2 training graphs (one for validation), got {len(train)}")
     if len(test) < 1:
         raise DatasetError("a fold needs at least 1 test graph")
-    train, test = list(train), list(test)
+    filled = _fill_edgeless([*train, *test])
+    train, test = filled[: len(train)], filled[len(train) :]
     _check_graphs(train + test, model, train[0], "fold")
     y_train = _targets(train, task, num_classes, "train")
     y_test = _targets(test, task, num_classes, "test")
@@ -327,9 +332,10 @@ def fit_evaluate_gnn(
     if task == "regression":
         mu = float(y_train[tr].mean())
         sd = float(y_train[tr].std()) or 1.0
-    fit_set = _with_target([train[i] for i in tr], y_train[tr], task)
-    val_set = _with_target([train[i] for i in va], y_train[va], task)
-    test_set = _with_target(test, y_test, task)
+    keys = ["x", "edge_attr", *QUANTUM_KEYS]
+    fit_set = _with_target([train[i] for i in tr], y_train[tr], task, keys)
+    val_set = _with_target([train[i] for i in va], y_train[va], task, keys)
+    test_set = _with_target(test, y_test, task, keys)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -436,9 +442,10 @@ def plot_learning_curves(
     """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     if not outcomes:
-        raise InvalidGraphError("plot_learning_curves needs at least one FoldOutcome")
+        raise InvalidInputError("plot_learning_curves needs at least one FoldOutcome")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = Figure(figsize=(10, 4), layout="constrained")
@@ -453,6 +460,8 @@ def plot_learning_curves(
         ax_metric.plot(o.best_epoch + 1, o.val_metric[o.best_epoch], "o", color=color, ms=4)
     if all(v > 0 for o in outcomes for v in (*o.train_loss, *o.val_loss)):
         ax_loss.set_yscale("log")
+    for ax in (ax_loss, ax_metric):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss (solid: train, dashed: validation)")
     metric = outcomes[0].metric_name
     ax_metric.set(xlabel="epoch", ylabel=f"validation {metric}", title=f"validation {metric}")
@@ -516,7 +525,7 @@ def evaluate_gnn(
             datas[pos] = copy_
     if model != "gin":
         if results is None:
-            raise InvalidGraphError(f"{model} needs the pipeline results of the dataset's graphs")
+            raise InvalidInputError(f"{model} needs the pipeline results of the dataset's graphs")
         datas, failures = attach_quantum_features(datas, results, pe_dim=pe_dim)
         if failures:
             raise DatasetError(

@@ -14,6 +14,12 @@ of the :class:`~torch_geometric.data.Data`:
   stack it to ``B × T·L``;
 - ``q_ok`` (``1``, bool): ``False`` when the graph could not be featurised; its
   quantum features are then zeros and the reason is in ``transform.failures``.
+
+With ``canonical=True`` (default) each graph is measured in its canonical node
+order and the moments ⟨n_i⟩, ⟨n_i n_j⟩ are averaged over the graph's
+automorphisms (:mod:`qgnn.nn.canonical`) before ``C`` is formed, so relabelling
+a graph's nodes permutes ``x_q``, ``pe_q`` and ``edge_attr_q`` accordingly and
+leaves ``hist_q`` unchanged, and equivalent nodes get equal features.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
 from qgnn.data import from_pyg
-from qgnn.errors import InvalidGraphError, QgnnError, graph_label
+from qgnn.errors import InvalidGraphError, InvalidInputError, QgnnError, graph_label
 from qgnn.features import (
     FeaturePipeline,
     GraphResult,
@@ -178,13 +184,13 @@ class QuantumFeatures(BaseTransform):
         canonical: bool = True,
     ) -> None:
         if isinstance(pe_dim, bool) or not isinstance(pe_dim, int) or pe_dim < 0:
-            raise InvalidGraphError(f"pe_dim must be a non-negative integer, got {pe_dim!r}")
+            raise InvalidInputError(f"pe_dim must be a non-negative integer, got {pe_dim!r}")
         if hist_length is not None and (
             isinstance(hist_length, bool) or not isinstance(hist_length, int) or hist_length < 2
         ):
-            raise InvalidGraphError(f"hist_length must be an integer ≥ 2 or None, got {hist_length!r}")
+            raise InvalidInputError(f"hist_length must be an integer ≥ 2 or None, got {hist_length!r}")
         if not (degeneracy_tol >= 0.0 and np.isfinite(degeneracy_tol)):
-            raise InvalidGraphError(f"degeneracy_tol must be a finite number ≥ 0, got {degeneracy_tol!r}")
+            raise InvalidInputError(f"degeneracy_tol must be a finite number ≥ 0, got {degeneracy_tol!r}")
         self.pipeline = pipeline
         self.pe_dim = pe_dim
         self.hist_length = hist_length
@@ -288,10 +294,10 @@ def attach_quantum_features(
     datas = _check_datas(data_list)
     results = list(results)
     if len(results) != len(datas):
-        raise InvalidGraphError(f"{len(datas)} graphs but {len(results)} results: they must be aligned")
+        raise InvalidInputError(f"{len(datas)} graphs but {len(results)} results: they must be aligned")
     times = {len(r.measurement.evaluation_times) for r in results if r.measurement is not None}
     if len(times) > 1:
-        raise InvalidGraphError(f"results mix different numbers of evaluation times {sorted(times)}")
+        raise InvalidInputError(f"results mix different numbers of evaluation times {sorted(times)}")
     keys = []
     for pos, (data, result) in enumerate(zip(datas, results, strict=True)):
         index = _graph_index(data)
@@ -408,6 +414,31 @@ def _zeros(data: Data, length: int, n_times: int, pe_dim: int) -> dict[str, torc
         "edge_attr_q": torch.zeros(e, n_times),
         "hist_q": torch.zeros(1, n_times * length),
     }
+
+
+EDGE_KEYS: tuple[str, ...] = ("edge_attr", "edge_label")
+
+
+def _fill_edgeless(datas: Sequence[Data]) -> list[Data]:
+    """Give edgeless graphs empty ``edge_attr``/``edge_label`` when other graphs have them, so all batch.
+
+    :func:`qgnn.data.to_pyg` sets these only for graphs with edges; PyG can
+    only collate graphs that share their attributes.
+    """
+    templates = {}
+    for key in EDGE_KEYS:
+        template = next((d[key] for d in datas if isinstance(getattr(d, key, None), torch.Tensor)), None)
+        if template is not None:
+            templates[key] = template
+    out = []
+    for data in datas:
+        missing = [k for k in templates if getattr(data, k, None) is None]
+        if missing and (data.edge_index is None or data.edge_index.numel() == 0):
+            data = copy.copy(data)
+            for key in missing:
+                data[key] = templates[key].new_zeros((0, *templates[key].shape[1:]))
+        out.append(data)
+    return out
 
 
 def failure_message(failures: dict[int, str], where: str) -> str:

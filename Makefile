@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml
 
 lint: install
 	$(BIN)/ruff check qgnn tests benchmarks
+	$(BIN)/mypy qgnn
 
 test: install lint
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q
@@ -33,6 +34,8 @@ demo: install
 bench: install
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/embedding_quality.py
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/feature_throughput.py
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/subspace_scaling.py --throughput
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/accuracy.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info

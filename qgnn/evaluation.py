@@ -48,7 +48,12 @@ class Fold:
 
 
 def make_folds(
-    y: Sequence[Any], *, folds: int = 5, repeats: int = 1, seed: int = 0, task: str = "classification"
+    y: Sequence[Any] | np.ndarray,
+    *,
+    folds: int = 5,
+    repeats: int = 1,
+    seed: int = 0,
+    task: str = "classification",
 ) -> list[Fold]:
     """Repeated (stratified, for classification) k-fold splits; same seed ⇒ same folds.
 

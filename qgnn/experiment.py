@@ -174,7 +174,7 @@ def run_experiment(
             from qgnn.nn.training import evaluate_gnn
 
             result, curve_png = evaluate_gnn(
-                model,
+                model,  # type: ignore[arg-type]  # one of GNN_MODELS here
                 dataset,
                 results_q if model != "gin" else None,
                 folds,

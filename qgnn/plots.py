@@ -17,7 +17,9 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
 
 
-def kernel_heatmap(kernel: np.ndarray, y: Sequence[int], path: Path, *, title: str = "kernel") -> Path:
+def kernel_heatmap(
+    kernel: np.ndarray, y: Sequence[int] | np.ndarray, path: Path, *, title: str = "kernel"
+) -> Path:
     """Heatmap of a Gram matrix with graphs ordered by class; class boundaries drawn."""
     y_arr = np.asarray(y)
     order = np.argsort(y_arr, kind="stable")

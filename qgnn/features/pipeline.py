@@ -152,7 +152,7 @@ def _init_worker(num_threads: int) -> None:
 
 def _encode_measurement(measurement: Measurement) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, **measurement.to_arrays())
+    np.savez(buffer, allow_pickle=False, **measurement.to_arrays())
     return buffer.getvalue()
 
 

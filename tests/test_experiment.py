@@ -89,3 +89,20 @@ def test_pipeline_reports_every_kind_of_bad_graph(tmp_path) -> None:
     assert "NotEmbeddable" in reasons[3]
     assert "directed" in reasons[4].lower()
     assert "float" in reasons[5]
+
+
+def test_train_command_regression_on_esol_with_gnn_heads(tmp_path, capsys) -> None:
+    pytest.importorskip("rdkit")
+    out = tmp_path / "esol"
+    code = main(
+        ["train", "--dataset", "ESOL", "--max-nodes", "4", "--folds", "2", "--repeats", "1",
+         "--model", "gin,qgin", "--epochs", "5", "--workers", "1", "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "mae" in printed and "rmse" in printed and "qgin" in printed
+    results = json.loads((out / "ESOL-results.json").read_text())
+    for model in ("gin", "qgin"):
+        mae = results["models"][model]["summary"]["mae"][0]
+        assert 0.0 < mae < 10.0  # log-solubility units; a broken head gives NaN or a huge error
+    assert list(out.glob("*.png")), "learning curves are plotted"

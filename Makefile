@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.qgnn-installed
-EXTRAS := dev,cloud,pennylane,dask,chem
+EXTRAS := dev,cloud,dask,chem
 
 .PHONY: install test demo lint bench clean
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
-	$(BIN)/python -c "import qgnn, torch, pulser, emu_sv, emu_mps, torch_geometric, pasqal_cloud, pennylane"
+	$(BIN)/python -c "import qgnn, torch, pulser, emu_sv, emu_mps, torch_geometric, pasqal_cloud, distributed, rdkit"
 	touch $(STAMP)
 
 lint: install

@@ -7,6 +7,8 @@ graph (its dataset ``index`` when known) or the job, and say how to fix it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class QgnnError(Exception):
     """Base class of every error raised by qgnn."""
@@ -44,13 +46,17 @@ class BackendError(QgnnError, RuntimeError):
     """A backend failed to run a sequence."""
 
 
-class CacheError(QgnnError):
-    """A cache entry is unreadable (it is then recomputed, never returned)."""
-
-
 def graph_label(index: int | None) -> str:
     """Return ``"graph 17"`` for a known dataset index, ``"graph"`` otherwise."""
     return "graph" if index is None else f"graph {index}"
+
+
+def format_failures(failures: Mapping[int, str], limit: int = 10) -> str:
+    """One line per failed graph, ``graph i: reason``, at most ``limit`` then a count of the rest."""
+    lines = [f"  {graph_label(i)}: {why}" for i, why in list(failures.items())[:limit]]
+    if len(failures) > limit:
+        lines.append(f"  ... and {len(failures) - limit} more")
+    return "\n".join(lines)
 
 
 def require_extra(module: str, extra: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from qgnn.backends.base import Backend
-from qgnn.errors import QgnnError, graph_label
+from qgnn.errors import InvalidInputError, QgnnError, format_failures
 from qgnn.evaluation import (
     ModelResult,
     evaluate_precomputed,
@@ -113,8 +113,21 @@ def run_experiment(
 
     unknown = [m for m in config.models if m not in MODELS]
     if unknown or not config.models:
-        raise QgnnError(f"unknown model(s) {unknown or config.models}: choose from {', '.join(MODELS)}")
+        raise InvalidInputError(
+            f"unknown model(s) {unknown or config.models}: choose from {', '.join(MODELS)}"
+        )
+    for name in ("folds", "repeats", "limit", "gnn_epochs"):
+        value = getattr(config, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
     dataset = load_dataset(config.dataset, max_nodes=config.max_nodes)
+    kernels = [m for m in config.models if m in KERNEL_MODELS]
+    if kernels and dataset.task != "classification":
+        raise InvalidInputError(
+            f"{', '.join(kernels)} classify; {config.dataset} is a regression dataset: use gin, qgin or qgps"
+        )
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)  # an unwritable output folder fails now, not after the work
     if config.limit is not None:
         dataset = dataset[_stratified_subsample(dataset.y, config.limit, config.seed, dataset.task)]
     graphs = list(dataset)
@@ -146,19 +159,14 @@ def run_experiment(
         results_q = [results_q[i] for i in keep]
         dataset = dataset[keep]
         if not graphs:
-            raise QgnnError(f"no graph could be featurised; first failures:\n{_failure_lines(failures)}")
+            raise QgnnError(f"no graph could be featurised; first failures:\n{format_failures(failures)}")
     y = np.asarray(dataset.y)
     task = dataset.task
     folds = make_folds(y, folds=config.folds, repeats=config.repeats, seed=config.seed, task=task)
-    out = Path(config.out)
     files: list[Path] = []
     model_results: list[ModelResult] = []
     for model in config.models:
         start = time.perf_counter()
-        if model in KERNEL_MODELS and task != "classification":
-            raise QgnnError(
-                f"{model} is a classifier; {config.dataset} is a regression dataset: use gin/qgin/qgps"
-            )
         if model == "qek-svm":
             from qgnn.features import excitation_matrix
 
@@ -205,18 +213,16 @@ def run_experiment(
     return ExperimentReport(config, model_results, len(graphs), failures, approximate, files, feature_seconds)
 
 
-def _failure_lines(failures: dict[int, str], limit: int = 10) -> str:
-    lines = [f"  {graph_label(i)}: {why}" for i, why in list(failures.items())[:limit]]
-    if len(failures) > limit:
-        lines.append(f"  ... and {len(failures) - limit} more")
-    return "\n".join(lines)
-
-
 def _stratified_subsample(y: np.ndarray, limit: int, seed: int, task: str) -> np.ndarray:
-    if limit < 1:
-        raise QgnnError(f"limit must be ≥ 1, got {limit}")
     if limit >= len(y):
         return np.arange(len(y))
+    if task == "classification":
+        _, counts = np.unique(y, return_counts=True)
+        if min(limit, len(y) - limit) < len(counts) or counts.min() < 2:
+            raise InvalidInputError(
+                f"limit={limit} cannot keep every class in a stratified subsample (class sizes "
+                f"{counts.tolist()}, {len(y)} graphs): choose another limit, or none"
+            )
     from sklearn.model_selection import train_test_split
 
     stratify = y if task == "classification" else None
@@ -253,5 +259,5 @@ def describe_failures(report: ExperimentReport) -> str:
         )
     if report.failures:
         lines.append(f"{len(report.failures)} graph(s) could not be featurised; left out of every model:")
-        lines.append(_failure_lines(report.failures))
+        lines.append(format_failures(report.failures))
     return "\n".join(lines) or "every selected graph was embedded exactly and featurised"

@@ -261,6 +261,62 @@ def test_arguments_are_checked(make_cloud: Any, cloud_server: FakePasqalCloud) -
     assert cloud_server.count("POST", "/api/v1/batches") == 1
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"device": 5}, "unknown Pasqal cloud device"),
+        ({"shots": 0}, "shots must be a positive integer"),
+        ({"shots": "x"}, "shots must be a positive integer"),
+        ({"shots": 1.5}, "shots must be a positive integer"),
+        ({"timeout_s": -1}, "timeout_s must be a positive number"),
+        ({"timeout_s": float("nan")}, "timeout_s must be a positive number"),
+        ({"poll_interval_s": "2"}, "poll_interval_s must be a positive number"),
+        ({"max_jobs_per_batch": 0}, "max_jobs_per_batch must be a positive integer"),
+        ({"spec_device": 3}, "spec_device must be a device type name"),
+        ({"project_id": 1234}, "project_id must be a string"),
+        ({"auth_endpoint": 1}, "auth_endpoint must be a string"),
+        ({"ledger": 5}, "ledger must be a JobLedger"),
+        ({"retry": 3}, "retry must be a RetryPolicy"),
+    ],
+)
+def test_bad_constructor_arguments_raise_backend_errors(
+    cloud_env: Path, kwargs: dict[str, Any], match: str
+) -> None:
+    kwargs = {"device": "EMU_SV", **kwargs}
+    with pytest.raises(BackendError, match=match):
+        PasqalCloud(kwargs.pop("device"), **kwargs)
+
+
+def test_bad_call_arguments_raise_backend_errors(make_cloud: Any, cloud_server: FakePasqalCloud) -> None:
+    with pytest.raises(BackendError, match="max_retries must be a non-negative integer"):
+        RetryPolicy(max_retries=-1)
+    with pytest.raises(BackendError, match="backoff_s must be a non-negative number"):
+        RetryPolicy(backoff_s=float("inf"))
+    with pytest.raises(BackendError, match="job ledger path must be a path"):
+        JobLedger(3.5)  # type: ignore[arg-type]
+    cloud = make_cloud()
+    seq = build(cloud.fetch_device(), PAIR)
+    with pytest.raises(BackendError, match="labels must be a list of names"):
+        cloud.run([seq], labels=5)  # type: ignore[arg-type]
+    with pytest.raises(BackendError, match="labels must be a list of names"):
+        cloud.run([seq], labels="graph 1")
+    for bad in (float("nan"), -1.0, "10"):
+        with pytest.raises(BackendError, match="timeout_s must be a non-negative number"):
+            cloud.refresh(timeout_s=bad)  # type: ignore[arg-type]
+    assert cloud_server.count("POST", "/api/v1/batches") == 0
+
+
+def test_cache_key_holds_the_settings_that_change_results(make_cloud: Any) -> None:
+    base = make_cloud("EMU_MPS", shots=100)
+    same = make_cloud("EMU_MPS", shots=100, timeout_s=5.0, max_jobs_per_batch=2)
+    assert base.cache_key() == same.cache_key()  # timeouts and batch sizes do not change results
+    assert base.cache_key() != make_cloud("EMU_MPS", shots=1000).cache_key()  # default shots change results
+    assert base.cache_key() != make_cloud("EMU_SV", shots=100).cache_key()
+    assert base.cache_key() != make_cloud("EMU_MPS", shots=100, mimic_qpu=False).cache_key()
+    assert base.cache_key() != make_cloud("EMU_MPS", shots=100, endpoints="http://127.0.0.1:1").cache_key()
+    assert "password" not in json.dumps(base.cache_key()).lower()
+
+
 # ---------------------------------------------------------------------- validated before sending
 
 
@@ -797,6 +853,40 @@ def test_intent_of_a_live_process_is_left_alone(tmp_path: Path) -> None:
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
     assert not dataclasses.replace(live, owner_pid=int(dead.stdout)).owner_alive()
+    # another host's process cannot be checked from here: in flight until stale, whatever its pid
+    foreign = dataclasses.replace(live, owner_host=f"not-{socket.gethostname()}", owner_pid=int(dead.stdout))
+    assert foreign.owner_alive()
+    assert dataclasses.replace(foreign, owner_pid=os.getpid()).owner_alive()
+    assert not dataclasses.replace(foreign, created_at=(now - timedelta(hours=1)).isoformat()).owner_alive()
+    assert not foreign.owner_alive(stale_after_s=-1.0)
+
+
+def test_intent_of_another_host_is_not_resent_until_stale(
+    make_cloud: Any, cloud_server: FakePasqalCloud
+) -> None:
+    """A ledger shared with another host: its in-flight intent is neither resent nor duplicated."""
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    from qgnn.backends.pasqal.validation import prepare
+
+    cloud = make_cloud()
+    seq = build(cloud.fetch_device(), PAIR)
+    p = prepare(seq, cloud.fetch_device(), mimic_qpu=True, label="pair")
+    with cloud.ledger.transaction() as tx:
+        tx.record_sequence(p.seq_hash, p.abstract_repr, p.qubit_ids)
+        sid = tx.add_submission("EMU_SV", cloud.endpoint_url, [PlannedJob(p.seq_hash, 30, 0, 30)])
+    with sqlite3.connect(cloud.ledger.path) as conn:
+        conn.execute("UPDATE submissions SET owner_host='another-host' WHERE submission_id=?", (sid,))
+    cloud.refresh()
+    with pytest.raises(CloudJobError, match="SUBMITTING"):
+        cloud.run([seq], shots=30)
+    assert cloud_server.count("POST", "/api/v1/batches") == 0  # the other host may be sending it
+    old = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="milliseconds")
+    with sqlite3.connect(cloud.ledger.path) as conn:
+        conn.execute("UPDATE submissions SET created_at=? WHERE submission_id=?", (old, sid))
+    (m,) = cloud.run([seq], shots=30)  # stale: settled by its tag (none found), then sent once
+    assert cloud_server.count("POST", "/api/v1/batches") == 1 and sum(m.counts[0].values()) == 30
 
 
 # ---------------------------------------------------------------------- command line
@@ -895,6 +985,22 @@ def test_cli_submit_dataset(
     assert len(cloud_server.jobs) == 2
 
 
+def test_graphs_without_an_integer_index_are_named_by_position(fresnel: Any) -> None:
+    pytest.importorskip("qgnn.embedding")
+    import networkx as nx
+
+    from qgnn.backends.pasqal.inputs import graph_sequences
+    from qgnn.data import graph_index
+
+    graphs = [nx.path_graph(2) for _ in range(5)]
+    for g, index in zip(graphs, ["abc", None, np.int64(7), True, 3.0], strict=True):
+        g.graph["index"] = index
+    assert [graph_index(g, k) for k, g in enumerate(graphs)] == [0, 1, 7, 3, 4]
+    found = graph_sequences(graphs[:3], fresnel)
+    assert found.labels == ["graph 0", "graph 1", "graph 7"] and not found.skipped
+    assert all(s.device == fresnel for s in found.sequences)
+
+
 # ---------------------------------------------------------------------- the FeaturePipeline over the cloud
 
 
@@ -928,6 +1034,34 @@ def test_pipeline_sends_one_batch_on_the_fetched_device_and_caches(
     )
     assert all(r.cached for r in again.run(graphs))
     assert cloud_server.count("POST", "/api/v1/batches") == 1  # nothing sent twice
+
+
+def test_pipeline_cache_follows_the_backend_default_shots(
+    make_cloud: Any, cloud_server: FakePasqalCloud, cloud_env: Path
+) -> None:
+    import networkx as nx
+
+    from qgnn.features import FeaturePipeline
+
+    graphs = [nx.path_graph(2), nx.path_graph(3)]
+    for k, g in enumerate(graphs):
+        g.graph["index"] = k
+
+    def run(backend_shots: int) -> list[Any]:
+        pipeline = FeaturePipeline(  # shots=None: the backend's default shots are used
+            backend=make_cloud("EMU_SV", shots=backend_shots), cache_dir=cloud_env / "c", progress=False
+        )
+        results = pipeline.run(graphs)
+        assert all(r.ok for r in results), [r.error for r in results]
+        return results
+
+    assert [sum(r.measurement.counts[0].values()) for r in run(100)] == [100, 100]
+    assert cloud_server.count("POST", "/api/v1/batches") == 1
+    results = run(200)  # not the cached 100-shot features
+    assert not any(r.cached for r in results)
+    assert [sum(r.measurement.counts[0].values()) for r in results] == [200, 200]
+    assert cloud_server.count("POST", "/api/v1/batches") == 2
+    assert all(r.cached for r in run(200)) and cloud_server.count("POST", "/api/v1/batches") == 2
 
 
 def test_train_command_runs_through_the_cloud(

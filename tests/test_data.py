@@ -20,6 +20,7 @@ from qgnn.data import (
     GraphDataset,
     dataset_summary,
     from_pyg,
+    graph_index,
     load_dataset,
     to_pyg,
     validate_graph,
@@ -354,6 +355,38 @@ def test_validate_graph() -> None:
         validate_graph(looped)
     with pytest.raises(InvalidGraphError, match="graph 9: has 1 self-loop"):
         validate_graph(looped, index=9)
+    looped.graph["index"] = np.int64(8)  # numpy integers count as indices too
+    with pytest.raises(InvalidGraphError, match="graph 8: has 1 self-loop"):
+        validate_graph(looped)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(17, 17), (np.int64(17), 17), (np.uint8(3), 3), (0, 0), (True, 5), ("17", 5), (17.0, 5), (None, 5)],
+)
+def test_graph_index_is_an_integer_or_the_default(value: object, expected: int) -> None:
+    graph = nx.path_graph(2)
+    graph.graph["index"] = value
+    assert graph_index(graph, default=5) == expected
+    assert type(graph_index(graph, default=5)) is int
+    assert graph_index(nx.path_graph(2)) is None and graph_index(nx.path_graph(2), 4) == 4
+
+
+def test_from_pyg_rejects_self_loops_and_reads_any_integer_idx() -> None:
+    import torch
+    from torch_geometric.data import Data
+
+    loop = Data(edge_index=torch.tensor([[0, 1, 1, 2], [1, 0, 2, 2]]), num_nodes=3, idx=torch.tensor([6]))
+    with pytest.raises(
+        InvalidGraphError, match=r"graph 6: edge_index has self-loop\(s\) on node\(s\) 2; .*remove_self_loops"
+    ):
+        from_pyg(loop)
+    with pytest.raises(InvalidGraphError, match="graph 6: has no nodes"):
+        from_pyg(Data(edge_index=torch.zeros(2, 0, dtype=torch.long), num_nodes=0, idx=torch.tensor([6])))
+    edge = torch.tensor([[0, 1], [1, 0]])
+    assert from_pyg(Data(edge_index=edge, num_nodes=2, idx=np.int64(4))).graph["index"] == 4
+    for idx in ("4", 4.0, True, torch.tensor([4.0]), torch.tensor([1, 2])):
+        assert "index" not in from_pyg(Data(edge_index=edge, num_nodes=2, idx=idx)).graph
 
 
 def test_esol_molecules() -> None:

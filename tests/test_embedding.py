@@ -262,6 +262,24 @@ def test_bad_rabi_frequency_device_and_margin() -> None:
         embed(graph, device="AnalogDevice")  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="margin"):
         embed(graph, margin=0.7)
+    for margin in ("x", None, True, math.nan):
+        with pytest.raises(InvalidInputError, match="margin must be a number"):
+            embed(graph, margin=margin)  # type: ignore[arg-type]
+    for seed in ("x", 1.5, None, True, -1):
+        with pytest.raises(InvalidInputError, match="seed must be a non-negative integer"):
+            embed(graph, seed=seed)  # type: ignore[arg-type]
+    assert embed(graph, seed=np.int64(3)).is_exact
+
+
+@pytest.mark.parametrize(("index", "expected"), [(np.int64(12), 12), (True, None), ("12", None), (1.0, None)])
+def test_index_read_from_the_graph_with_the_shared_rule(index: object, expected: int | None) -> None:
+    graph = nx.path_graph(2)
+    graph.graph["index"] = index
+    emb = embed(graph)
+    assert emb.index == expected and (expected is None or type(emb.index) is int)
+    graph.add_edge(1, 1)
+    with pytest.raises(InvalidGraphError, match="graph 12: " if expected else "graph: "):
+        embed(graph)
 
 
 # ---------------------------------------------------------------- layouts and devices

@@ -10,7 +10,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from qgnn.errors import QgnnError
+from qgnn.errors import InvalidInputError, QgnnError
 from qgnn.kernels import QuantumEvolutionKernel, jensen_shannon
 
 
@@ -49,6 +49,13 @@ def test_zero_padding_does_not_change_kernel() -> None:
     np.testing.assert_allclose(
         QuantumEvolutionKernel(mu=2.0).kernel_matrix(X), QuantumEvolutionKernel(mu=2.0).kernel_matrix(padded)
     )
+
+
+def test_numpy_integer_mu_works_in_a_grid() -> None:
+    X = _random_distributions(6, 4, 1)
+    for mu in np.arange(1, 3):
+        K = QuantumEvolutionKernel(mu=mu).fit(X).transform(X)
+        np.testing.assert_allclose(K, QuantumEvolutionKernel(mu=float(mu)).kernel_matrix(X))
 
 
 def test_sklearn_contract_fit_returns_self_and_transform_shape() -> None:
@@ -91,10 +98,12 @@ def test_bad_distributions_are_rejected() -> None:
         qek.fit(np.array([[0.5, -0.5, 1.0]]))
     with pytest.raises(QgnnError, match="all-zero"):
         qek.fit(np.zeros((2, 3)))
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidInputError, match="NaN"):
         qek.fit(np.array([[np.nan, 1.0]]))
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidInputError):
         qek.fit(np.zeros((0, 3)))
+    with pytest.raises(InvalidInputError):
+        qek.fit(np.array([0.5, 0.5]))  # 1-D: one distribution must still be a row
     qek.fit(_random_distributions(4, 3, 0))
     with pytest.raises(QgnnError, match="features"):
         qek.transform(_random_distributions(2, 5, 0))

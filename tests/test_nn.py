@@ -305,6 +305,49 @@ def test_transform_rejects_what_is_not_a_graph(pipeline: FeaturePipeline) -> Non
     assert "raise hist_length" in small.failures[90]
 
 
+def test_a_non_integer_idx_falls_back_to_the_position(pipeline: FeaturePipeline) -> None:
+    # self-loops fail at conversion, so the failures show the keys without running the pipeline
+    datas = []
+    for idx in ("a", 2.5, np.int64(41)):
+        data = as_data(nx.path_graph(2), 0, 0)
+        data.edge_index = torch.cat([data.edge_index, torch.tensor([[0], [0]])], dim=1)
+        data.idx = idx
+        datas.append(data)
+    transform = QuantumFeatures(pipeline, hist_length=HIST)
+    out = transform.featurise(datas)
+    assert sorted(transform.failures) == [0, 1, 41]
+    assert [o.q_ok.item() for o in out] == [False] * 3
+    assert "graph 41: edge_index has self-loop" in transform.failures[41]
+
+
+class _OfflinePipeline(FeaturePipeline):
+    """A pipeline whose device and fingerprint must not be touched (a cloud backend logs in for them)."""
+
+    def fingerprint(self) -> str:
+        raise AssertionError("repr must not compute the pipeline fingerprint")
+
+    @property
+    def device(self):  # type: ignore[override]
+        raise AssertionError("repr must not fetch the device")
+
+
+def test_transform_repr_is_offline_and_describes_the_pipeline() -> None:
+    from qgnn.pulses import ConstantDrive
+
+    schedule = ConstantDrive(duration=500)
+    pipeline = _OfflinePipeline(schedule=schedule, evaluation_times=TIMES, cache_dir=False, progress=False)
+    text = repr(QuantumFeatures(pipeline, pe_dim=3, hist_length=HIST))
+    assert text.startswith("QuantumFeatures(backend='subspace', ")
+    assert repr(schedule) in text and f"evaluation_times={TIMES}" in text and "pe_dim=3" in text
+    assert text == repr(
+        QuantumFeatures(
+            _OfflinePipeline(schedule=schedule, evaluation_times=TIMES, cache_dir=False, progress=False),
+            pe_dim=3,
+            hist_length=HIST,
+        )
+    )
+
+
 # --- the dataset --------------------------------------------------------------------------------------
 
 
@@ -325,13 +368,21 @@ def test_quantum_dataset_is_processed_once_and_then_loaded(
         raise AssertionError("the second construction must not run the pipeline")
 
     monkeypatch.setattr(pipeline, "run", no_work)
-    second = QuantumDataset("PTC_FM", pipeline, max_nodes=4, root=tmp_path, pe_dim=PE_DIM)
+    # any spelling of the name is the same dataset, loaded from the same folder
+    second = QuantumDataset("ptc_fm", pipeline, max_nodes=4, root=tmp_path, pe_dim=PE_DIM)
+    assert second.name == "PTC_FM" and second.processed_dir == first.processed_dir
     assert len(second) == len(first)
     for k in (0, 7, 20):
         torch.testing.assert_close(second[k].pe_q, first[k].pe_q)
         assert int(second[k].idx) == int(first[k].idx)
     batch = next(iter(DataLoader(second, batch_size=8)))
     assert batch.hist_q.shape == (8, len(TIMES) * 5)
+
+
+def test_quantum_dataset_rejects_a_name_that_is_not_a_string(pipeline: FeaturePipeline, tmp_path) -> None:
+    with pytest.raises(DatasetError, match="unknown dataset 5; valid names"):
+        QuantumDataset(5, pipeline, root=tmp_path)  # type: ignore[arg-type]
+    assert not any(tmp_path.iterdir())
 
 
 def test_quantum_dataset_batches_molecules_without_bonds(pipeline: FeaturePipeline, tmp_path) -> None:

@@ -9,6 +9,7 @@ from pulser.devices import AnalogDevice
 from scipy.linalg import expm
 
 from qgnn.backends import EmuSV
+from qgnn.errors import QgnnError
 from qgnn.features import (
     CacheCorruptionWarning,
     FeaturePipeline,
@@ -165,3 +166,68 @@ def test_dask_cluster_gives_the_same_features(tmp_path) -> None:
     again = FeaturePipeline(cache_dir=tmp_path, progress=False)
     again.run(graphs)
     assert again.last_run_seconds["computed"] == 0  # results were gathered into the local cache
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"schedule": ConstantDrive(amplitude=3.0)},
+        {"schedule": ConstantDrive(duration=500)},
+        {"evaluation_times": (0.5, 1.0)},
+        {"shots": 50},
+        {"backend": EmuSV(dt=5.0)},
+        {"embed_seed": 1},
+    ],
+    ids=["amplitude", "duration", "times", "shots", "backend-setting", "seed"],
+)
+def test_every_setting_that_changes_features_changes_the_cache_key(tmp_path, change: dict) -> None:
+    graph = _graph(nx.cycle_graph(6), 0)
+    base = {"schedule": ConstantDrive(), "backend": EmuSV(), "cache_dir": tmp_path, "progress": False}
+    FeaturePipeline(**base).run([graph])
+    changed = FeaturePipeline(**{**base, **change})
+    assert changed.fingerprint() != FeaturePipeline(**base).fingerprint()
+    changed.run([graph])
+    assert changed.last_run_seconds["computed"] == 1, "a stale cached result was returned"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"backend": "emu-sv"}, "Backend"),
+        ({"schedule": "constant"}, "schedule"),
+        ({"device": "AnalogDevice"}, "device"),
+        ({"n_workers": 0}, "n_workers"),
+        ({"embed_seed": "x"}, "embed_seed"),
+        ({"threads_per_worker": 0}, "threads_per_worker"),
+        ({"executor": "spark://x"}, "executor"),
+        ({"shots": 0}, "shots"),
+        ({"evaluation_times": ()}, "evaluation_times"),
+    ],
+)
+def test_constructor_rejects_bad_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(QgnnError, match=message):
+        FeaturePipeline(**kwargs)
+
+
+def test_run_rejects_a_single_graph(pipeline: FeaturePipeline) -> None:
+    with pytest.raises(QgnnError, match="run_one"):
+        pipeline.run(nx.path_graph(3))
+
+
+def test_duplicate_molecules_keep_their_own_index(pipeline: FeaturePipeline) -> None:
+    first, second = _graph(nx.path_graph(4), 1), _graph(nx.path_graph(4), 2)
+    results = pipeline.run([first, second])
+    assert [r.index for r in results] == [1, 2]
+    assert [r.embedding.index for r in results] == [1, 2]  # the cached embedding is not graph 1's
+
+
+def test_unreadable_cached_embedding_is_recomputed(pipeline: FeaturePipeline, tmp_path) -> None:
+    from qgnn.features.cache import BlobCache
+
+    graph = _graph(nx.path_graph(3), 0)
+    pipeline.run([graph])
+    store = BlobCache(tmp_path, "embeddings")
+    store.put(pipeline._embedding_key(graph), b"not a pickle")
+    with pytest.warns(CacheCorruptionWarning, match="unreadable"):
+        (again,) = FeaturePipeline(cache_dir=tmp_path, backend=EmuSV(), progress=False).run([graph])
+    assert again.ok

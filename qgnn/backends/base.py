@@ -8,7 +8,8 @@ most significant bit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -105,12 +106,14 @@ class Measurement:
         n = len(qubit_ids)
         occs, corrs, excs = [], [], []
         for c in counts:
+            strings = list(c)
+            if any(len(s) != n or set(s) - {"0", "1"} for s in strings):
+                raise BackendError(f"counts must be keyed by bitstrings of {n} characters '0'/'1'")
+            if any(isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0 for v in c.values()):
+                raise BackendError("counts must be non-negative integers")
             total = sum(c.values())
             if total <= 0:
                 raise BackendError("a measurement with zero shots has no statistics")
-            strings = list(c)
-            if any(len(s) != n for s in strings):
-                raise BackendError(f"bitstrings of length {n} expected for {n} qubits")
             bits = np.array([[ch == "1" for ch in s] for s in strings], dtype=np.float64)
             w = np.array([c[s] for s in strings], dtype=np.float64) / total
             occs.append(w @ bits)
@@ -209,9 +212,26 @@ class Backend(Protocol):
         ...
 
 
+def sequence_seed(seed: int, position: int, sequence: pulser.Sequence) -> np.random.SeedSequence:
+    """The sampling seed of one sequence: from the backend's seed, its batch position and its content.
+
+    Content enters so that graphs run one per call (as the FeaturePipeline
+    does) do not all draw the same random stream.
+    """
+    digest = hashlib.sha256(sequence.to_abstract_repr().encode()).digest()
+    return np.random.SeedSequence([seed, position, int.from_bytes(digest[:8], "little")])
+
+
 def check_evaluation_times(evaluation_times: Sequence[float]) -> tuple[float, ...]:
     """Validate evaluation times (fractions of the duration, 0 < t ≤ 1, increasing)."""
-    times = tuple(float(t) for t in evaluation_times)
+    if isinstance(evaluation_times, str) or not isinstance(evaluation_times, Iterable):
+        raise BackendError(
+            f"evaluation_times must be a sequence of fractions, e.g. (1.0,), got {evaluation_times!r}"
+        )
+    try:
+        times = tuple(float(t) for t in evaluation_times)
+    except (TypeError, ValueError) as exc:
+        raise BackendError(f"evaluation_times must hold numbers, got {evaluation_times!r}") from exc
     if not times:
         raise BackendError("evaluation_times is empty: give at least one time, e.g. (1.0,)")
     if any(not (0.0 < t <= 1.0) or not np.isfinite(t) for t in times):
@@ -249,6 +269,8 @@ def js_divergence(p: np.ndarray, q: np.ndarray, axis: int = -1) -> np.ndarray:
         raise InvalidInputError("js_divergence: probabilities contain NaN or infinity")
     p = np.clip(p, 0.0, None)
     q = np.clip(q, 0.0, None)
+    if (p.sum(axis=axis) <= 0).any() or (q.sum(axis=axis) <= 0).any():
+        raise InvalidInputError("js_divergence: a distribution sums to zero")
     p = p / p.sum(axis=axis, keepdims=True)
     q = q / q.sum(axis=axis, keepdims=True)
     m = 0.5 * (p + q)

@@ -15,8 +15,9 @@ schedules are solved to solver precision at the default ``dt = 10`` ns.
 - ``shots=n`` (sampled): ``n`` bitstrings are sampled at each evaluation time.
 
 With a ``seed`` the samples of sequence ``k`` of a batch are drawn from
-``SeedSequence([seed, k])``; the global torch and numpy random states are
-restored afterwards. Without one, the global random state is used.
+:func:`~qgnn.backends.base.sequence_seed` (seed, k and the sequence's content);
+the global torch and numpy random states are restored afterwards. Without one, the
+global random state is used.
 
 Example:
     >>> import pulser
@@ -43,7 +44,7 @@ import numpy as np
 import pulser
 import torch
 
-from qgnn.backends.base import Measurement, check_evaluation_times, check_shots
+from qgnn.backends.base import Measurement, check_evaluation_times, check_shots, sequence_seed
 from qgnn.errors import BackendError
 
 _TIME_MATCH = 1e-6
@@ -106,12 +107,12 @@ def _torch_threads(n: int) -> Iterator[None]:
 
 
 @contextmanager
-def _seeded(seed: int | None, position: int) -> Iterator[None]:
+def _seeded(seed: int | None, position: int, seq: pulser.Sequence) -> Iterator[None]:
     """Seed torch and numpy for one sequence; restore their global states afterwards."""
     if seed is None:
         yield
         return
-    local = int(np.random.SeedSequence([seed, position]).generate_state(1)[0])
+    local = int(sequence_seed(seed, position, seq).generate_state(1)[0])
     np_state = np.random.get_state()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(local)
@@ -219,7 +220,7 @@ class _Emulator:
                         "backend_version": _package_version(self._dist),
                         "settings": self._settings(),
                     }
-                    with _seeded(self._seed(), k):
+                    with _seeded(self._seed(), k, seq):
                         out.append(self._run_one(seq, ids, shots, times, meta))
                 except BackendError as exc:
                     raise BackendError(f"{where} failed: {exc}") from exc

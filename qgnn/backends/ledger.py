@@ -13,6 +13,12 @@ whose batch can be found again by its tag, or recorded jobs to fetch — never a
 reason to pay twice. The file is created with mode 0600; it holds no
 credentials.
 
+A ledger is meant for one host at a time: keep it on a local disk (SQLite's
+WAL locking is unreliable on network filesystems such as NFS). An intent
+recorded by another host is treated as possibly in flight until it is
+``stale_after_s`` old (see :meth:`SubmissionRecord.owner_alive`), since its
+process cannot be checked from here; only then is it settled by its tag.
+
 Example:
     >>> ledger = JobLedger(tmp_path / "jobs.sqlite")  # doctest: +SKIP
     >>> ledger.jobs(unfinished=True)                  # doctest: +SKIP
@@ -34,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from qgnn.errors import BackendError
+from qgnn.paths import cache_dir
 
 LEDGER_FILENAME = "pasqal_jobs.sqlite"
 SCHEMA_VERSION = "1"
@@ -91,9 +98,7 @@ CREATE INDEX IF NOT EXISTS jobs_batch ON jobs (batch_id);
 
 def default_ledger_path() -> Path:
     """``$QGNN_CACHE_DIR/pasqal_jobs.sqlite``, else ``~/.cache/qgnn/pasqal_jobs.sqlite``."""
-    env = os.environ.get("QGNN_CACHE_DIR")
-    root = Path(env).expanduser() if env else Path.home() / ".cache" / "qgnn"
-    return root / LEDGER_FILENAME
+    return cache_dir() / LEDGER_FILENAME
 
 
 def _now() -> str:
@@ -174,14 +179,24 @@ class SubmissionRecord:
     created_at: str
 
     def owner_alive(self, stale_after_s: float = 900.0) -> bool:
-        """True when the recording process still runs on this host and its request may be in flight.
+        """True when the recording process may still have its batch-creation request in flight.
+
+        An intent older than ``stale_after_s`` is never in flight; this process's
+        own intents are not either (it is the one settling them). A younger
+        intent of another process on this host is in flight while that process
+        runs; one recorded by another host counts as in flight until it is
+        stale, since that process cannot be checked from here.
 
         Args:
             stale_after_s: an intent older than this (s) is never in flight any more
                 (a batch creation takes seconds), whoever now holds the process id.
         """
         age = (datetime.now(UTC) - datetime.fromisoformat(self.created_at)).total_seconds()
-        if self.owner_host != socket.gethostname() or self.owner_pid == os.getpid() or age > stale_after_s:
+        if age > stale_after_s:
+            return False
+        if self.owner_host != socket.gethostname():
+            return True
+        if self.owner_pid == os.getpid():
             return False
         try:
             os.kill(self.owner_pid, 0)
@@ -264,6 +279,8 @@ class JobLedger:
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        if path is not None and not isinstance(path, str | os.PathLike):
+            raise BackendError(f"the job ledger path must be a path or None, got {type(path).__name__}")
         self.path = Path(path).expanduser() if path is not None else default_ledger_path()
         self._initialised = False
 

@@ -62,7 +62,7 @@ from scipy.interpolate import PchipInterpolator
 from scipy.special import jv
 
 import qgnn
-from qgnn.backends.base import Measurement, check_evaluation_times, check_shots, js_divergence
+from qgnn.backends.base import Measurement, check_evaluation_times, check_shots, js_divergence, sequence_seed
 from qgnn.errors import BackendError
 
 __all__ = [
@@ -578,7 +578,8 @@ class Subspace:
             (BackendError) or ``"ignore"`` when the error estimate exceeds
             ``tolerance``.
         seed: seed of the sampling (``shots=...``): sequence ``k`` of a batch
-            is sampled from ``SeedSequence([seed, k])``. Default None (fresh).
+            is sampled from :func:`~qgnn.backends.base.sequence_seed` (seed, k, content).
+            Default None (fresh).
 
     Example:
         >>> import pulser
@@ -702,7 +703,7 @@ class Subspace:
                 ) from exc
             rng = None
             if shots is not None:
-                entropy = None if self.seed is None else np.random.SeedSequence([self.seed, k])
+                entropy = None if self.seed is None else sequence_seed(self.seed, k, seq)
                 rng = np.random.default_rng(entropy)
             out.append(self._measurement(problem, run, times, settings, shots, rng))
         return out

@@ -35,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except QgnnError as exc:
         print(f"qgnn: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # unwritable output folder, full disk, missing file
+        print(f"qgnn: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

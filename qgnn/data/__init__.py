@@ -5,7 +5,8 @@ NCI1, IMDB-BINARY, PROTEINS) and ESOL from the repository's ``datasets/``
 folder, checking every file's SHA-256, and returns a :class:`GraphDataset`
 of ``networkx`` graphs. :func:`to_pyg` / :func:`from_pyg` convert between
 networkx and PyTorch Geometric; :func:`validate_graph` is the input check
-shared by every stage taking a graph.
+shared by every stage taking a graph, and :func:`graph_index` the one rule
+for reading a graph's dataset index.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from qgnn.data.checksums import datasets_root
 from qgnn.data.convert import from_pyg, to_pyg
 from qgnn.data.dataset import GraphDataset
 from qgnn.data.registry import DATASET_NAMES, canonical_name, dataset_summary, load_dataset
-from qgnn.data.validation import validate_graph
+from qgnn.data.validation import graph_index, validate_graph
 
 __all__ = [
     "DATASET_NAMES",
@@ -23,6 +24,7 @@ __all__ = [
     "dataset_summary",
     "datasets_root",
     "from_pyg",
+    "graph_index",
     "load_dataset",
     "to_pyg",
     "validate_graph",

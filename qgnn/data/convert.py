@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import networkx as nx
 import numpy as np
 
-from qgnn.data.validation import validate_graph
+from qgnn.data.validation import as_index, graph_index, validate_graph
 from qgnn.errors import InvalidGraphError, graph_label
 
 if TYPE_CHECKING:
@@ -62,6 +62,23 @@ def _scalar_tensor(value: object, where: str, key: str) -> torch.Tensor:
     return torch.tensor([float(value)], dtype=torch.float32)
 
 
+def data_index(data: Data) -> int | None:
+    """The dataset index a ``Data`` carries in ``data.idx`` (as :func:`to_pyg` sets it), or ``None``.
+
+    ``idx`` counts when it is a one-element integer tensor or an integer
+    (``int`` / ``np.integer``, not ``bool``), the rule of
+    :func:`~qgnn.data.validation.graph_index`; anything else gives ``None``.
+    """
+    import torch
+
+    idx = getattr(data, "idx", None)
+    if isinstance(idx, torch.Tensor):
+        if idx.numel() != 1 or idx.is_floating_point() or idx.is_complex() or idx.dtype == torch.bool:
+            return None
+        return int(idx.reshape(-1)[0])
+    return as_index(idx)
+
+
 def to_pyg(
     graph: nx.Graph,
     *,
@@ -100,7 +117,7 @@ def to_pyg(
 
     validate_graph(graph)
     index = graph.graph.get("index")
-    where = graph_label(index if isinstance(index, int) else None)
+    where = graph_label(graph_index(graph))
     nodes = list(graph.nodes)
     position = {node: i for i, node in enumerate(nodes)}
     n = len(nodes)
@@ -142,22 +159,26 @@ def from_pyg(data: Data) -> nx.Graph:
     Nodes are ``0..num_nodes-1``; node ``label`` comes from ``data.node_label``
     when present, edge ``label`` from ``data.edge_label``; ``graph.graph``
     gets ``y`` (int or float; a list when ``y`` has several entries) and
-    ``index`` (from ``data.idx``). Both directions of an edge give one edge.
+    ``index`` (from ``data.idx``, see :func:`data_index`). Both directions of an
+    edge give one edge. The result passes :func:`validate_graph`: PyG graphs
+    may carry self-loops (e.g. after ``AddSelfLoops``), which qgnn cannot
+    represent (an atom does not blockade itself), so they are rejected rather
+    than silently kept or dropped.
 
     Args:
         data: a PyG ``Data`` with ``edge_index`` and a known node count.
 
     Raises:
-        InvalidGraphError: ``data`` is not a ``Data``, has no node count, or its
-            ``edge_index`` / label tensors have the wrong shape.
+        InvalidGraphError: ``data`` is not a ``Data``, has no node count or no
+            nodes, has self-loops, or its ``edge_index`` / label tensors have the
+            wrong shape. The message names the graph by its ``idx``.
     """
     from torch_geometric.data import Data
 
     if not isinstance(data, Data):
         kind = f"{type(data).__module__}.{type(data).__qualname__}"
         raise InvalidGraphError(f"graph: expected a torch_geometric.data.Data, got {kind}")
-    idx = data.idx.view(-1).tolist() if getattr(data, "idx", None) is not None else None
-    index = int(idx[0]) if idx and len(idx) == 1 else None
+    index = data_index(data)
     where = graph_label(index)
     if "num_nodes" not in data and data.x is None:
         raise InvalidGraphError(
@@ -181,6 +202,13 @@ def from_pyg(data: Data) -> nx.Graph:
         ends = edge_index.t().tolist()
         if ends and (min(min(e) for e in ends) < 0 or max(max(e) for e in ends) >= n):
             raise InvalidGraphError(f"{where}: edge_index refers to nodes outside 0..{n - 1}")
+        loops = sorted({u for u, v in ends if u == v})
+        if loops:
+            shown = ", ".join(map(str, loops[:5])) + (", ..." if len(loops) > 5 else "")
+            raise InvalidGraphError(
+                f"{where}: edge_index has self-loop(s) on node(s) {shown}; qgnn needs a simple graph, "
+                "remove them with torch_geometric.utils.remove_self_loops"
+            )
         edge_label = getattr(data, "edge_label", None)
         if edge_label is None:
             graph.add_edges_from(ends)
@@ -195,4 +223,4 @@ def from_pyg(data: Data) -> nx.Graph:
         graph.graph["y"] = values[0] if len(values) == 1 else values
     if index is not None:
         graph.graph["index"] = index
-    return graph
+    return validate_graph(graph, index)

@@ -1,14 +1,55 @@
 """Input validation for graphs entering qgnn.
 
 :func:`validate_graph` is the one gate every public entry point taking a
-networkx graph goes through (data conversions, embedding, pipelines).
+networkx graph goes through (data conversions, embedding, pipelines);
+:func:`graph_index` is the one rule for reading a graph's dataset index.
 """
 
 from __future__ import annotations
 
+from typing import overload
+
 import networkx as nx
+import numpy as np
 
 from qgnn.errors import InvalidGraphError, graph_label
+
+
+@overload
+def as_index(value: object, default: int) -> int: ...
+@overload
+def as_index(value: object, default: None = None) -> int | None: ...
+def as_index(value: object, default: int | None = None) -> int | None:
+    """Return ``value`` as a dataset index when it is an integer (``int`` or ``np.integer``, not ``bool``).
+
+    Args:
+        value: the candidate index.
+        default: returned when ``value`` is not an integer.
+    """
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return int(value)
+    return default
+
+
+@overload
+def graph_index(graph: nx.Graph, default: int) -> int: ...
+@overload
+def graph_index(graph: nx.Graph, default: None = None) -> int | None: ...
+def graph_index(graph: nx.Graph, default: int | None = None) -> int | None:
+    """Return the graph's dataset index ``graph.graph["index"]`` (as an ``int``), or ``default``.
+
+    Only an integer (``int`` or ``np.integer``, not ``bool``) counts as an
+    index; anything else, or no ``"index"`` entry, gives ``default``.
+
+    Args:
+        graph: a networkx graph.
+        default: returned when the graph carries no integer index.
+
+    Example:
+        >>> graph_index(nx.Graph(index=17)), graph_index(nx.Graph(index="a"), default=3)
+        (17, 3)
+    """
+    return as_index(graph.graph.get("index"), default)
 
 
 def validate_graph(graph: object, index: int | None = None) -> nx.Graph:
@@ -17,7 +58,7 @@ def validate_graph(graph: object, index: int | None = None) -> nx.Graph:
     Args:
         graph: the object to check.
         index: the graph's dataset index, used in error messages; defaults to
-            ``graph.graph["index"]`` when that is an int.
+            :func:`graph_index` of ``graph``.
 
     Returns:
         ``graph`` itself, unchanged.
@@ -33,8 +74,8 @@ def validate_graph(graph: object, index: int | None = None) -> nx.Graph:
             f"{graph_label(index)}: expected a networkx.Graph, got {kind}; convert it first "
             "(qgnn.data.from_pyg converts a torch_geometric Data)"
         )
-    if index is None and isinstance(graph.graph.get("index"), int):
-        index = graph.graph["index"]
+    if index is None:
+        index = graph_index(graph)
     where = graph_label(index)
     if graph.is_directed():
         raise InvalidGraphError(

@@ -23,7 +23,7 @@ from pulser.devices import AnalogDevice, Device
 from pulser.devices._device_datacls import BaseDevice
 from pulser.register import RegisterLayout
 
-from qgnn.data.validation import validate_graph
+from qgnn.data.validation import graph_index, validate_graph
 from qgnn.embedding.layouts import initial_layouts
 from qgnn.embedding.obstructions import check_unit_disk_obstructions
 from qgnn.embedding.optimize import UnitDiskProblem, normalise_start, search
@@ -277,6 +277,8 @@ def embed(
             (``strict=True``) none was found, or the device's layout rules
             cannot be met.
         ScheduleError: ``rabi_frequency`` is not positive or above the device's maximum.
+        InvalidInputError: ``margin`` is not a number in [0, 0.5) or ``seed`` is
+            not a non-negative integer.
 
     Example:
         >>> import networkx as nx
@@ -286,11 +288,13 @@ def embed(
         (True, ('q0', 'q1'))
     """
     graph = validate_graph(graph, index)
-    if index is None and isinstance(graph.graph.get("index"), int):
-        index = graph.graph["index"]
+    if index is None:
+        index = graph_index(graph)
     where = graph_label(index)
-    if not 0 <= margin < 0.5:
-        raise InvalidInputError(f"margin must be in [0, 0.5), got {margin!r}")
+    if isinstance(margin, bool) or not isinstance(margin, Real) or not 0 <= margin < 0.5:
+        raise InvalidInputError(f"margin must be a number in [0, 0.5) (relative to r), got {margin!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise InvalidInputError(f"seed must be a non-negative integer, got {seed!r}")
     radius = blockade_radius(device, rabi_frequency)
     _check_device_fit(graph, device, where)
     check_unit_disk_obstructions(graph, radius, float(device.min_atom_distance), device.name, where)

@@ -2,12 +2,11 @@
 
 from qgnn.features.cache import BlobCache, CacheCorruptionWarning, cache_dir, stable_hash
 from qgnn.features.maps import excitation_histogram, excitation_matrix, node_correlations, node_occupations
-from qgnn.features.pipeline import FailureReport, FeaturePipeline, GraphResult
+from qgnn.features.pipeline import FeaturePipeline, GraphResult
 
 __all__ = [
     "BlobCache",
     "CacheCorruptionWarning",
-    "FailureReport",
     "FeaturePipeline",
     "GraphResult",
     "cache_dir",

@@ -17,13 +17,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from qgnn.paths import cache_dir
+
+__all__ = ["BlobCache", "CacheCorruptionWarning", "cache_dir", "stable_hash"]
+
 _DIGEST = 32
-
-
-def cache_dir() -> Path:
-    """qgnn's cache root: ``$QGNN_CACHE_DIR`` or ``~/.cache/qgnn``."""
-    env = os.environ.get("QGNN_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "qgnn"
 
 
 def stable_hash(obj: Any) -> str:

@@ -8,6 +8,7 @@ embedded or run is returned with its reason, never dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pickle
@@ -16,7 +17,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import as_completed as futures_as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,11 @@ import pulser
 from pulser.devices import AnalogDevice
 from tqdm.auto import tqdm
 
+import qgnn
 from qgnn.backends.base import Backend, Measurement, check_evaluation_times, check_shots
+from qgnn.data.validation import graph_index
 from qgnn.errors import InvalidInputError, QgnnError, graph_label
-from qgnn.features.cache import BlobCache, stable_hash
+from qgnn.features.cache import BlobCache, CacheCorruptionWarning, stable_hash
 from qgnn.features.cache import cache_dir as default_cache_dir
 
 EMBEDDING_CACHE_VERSION = "2"
@@ -150,6 +153,20 @@ def _init_worker(num_threads: int) -> None:
     torch.set_num_threads(num_threads)
 
 
+def _load_embedding(payload: bytes, index: int) -> Any:
+    """A cached embedding with this graph's index, or None when it cannot be read back."""
+    try:
+        embedding = pickle.loads(payload)
+        return dataclasses.replace(embedding, index=index)
+    except Exception as exc:  # an entry from an incompatible version: recompute it
+        warnings.warn(
+            f"cached embedding unreadable ({type(exc).__name__}): it will be recomputed",
+            CacheCorruptionWarning,
+            stacklevel=3,
+        )
+        return None
+
+
 def _encode_measurement(measurement: Measurement) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, allow_pickle=False, **measurement.to_arrays())
@@ -224,6 +241,27 @@ class FeaturePipeline:
             isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1
         ):
             raise InvalidInputError(f"n_workers must be a positive integer, got {n_workers!r}")
+        if backend is not None and not isinstance(backend, Backend):
+            raise InvalidInputError(
+                f"backend must be a qgnn Backend (e.g. qgnn.backends.EmuSV()), got {type(backend).__name__}"
+            )
+        if schedule is not None and not (
+            hasattr(schedule, "build") and hasattr(schedule, "max_rabi_frequency")
+        ):
+            raise InvalidInputError(
+                "schedule must be a qgnn.pulses schedule (e.g. ConstantDrive()), "
+                f"got {type(schedule).__name__}"
+            )
+        if isinstance(embed_seed, bool) or not isinstance(embed_seed, int) or embed_seed < 0:
+            raise InvalidInputError(f"embed_seed must be a non-negative integer, got {embed_seed!r}")
+        if (
+            isinstance(threads_per_worker, bool)
+            or not isinstance(threads_per_worker, int)
+            or threads_per_worker < 1
+        ):
+            raise InvalidInputError(
+                f"threads_per_worker must be a positive integer, got {threads_per_worker!r}"
+            )
         if executor is not None and not str(executor).startswith("dask://"):
             raise InvalidInputError(f"executor must be None or 'dask://host:port', got {executor!r}")
         self._device = device
@@ -290,9 +328,13 @@ class FeaturePipeline:
         return stable_hash(
             {
                 "version": EMBEDDING_CACHE_VERSION,
+                "packages": [qgnn.__version__, pulser.__version__],
                 # element names and bond labels seed the embedding's RDKit start layout
                 "nodes": [[repr(n), graph.nodes[n].get("element")] for n in graph.nodes],
-                "edges": [[repr(u), repr(v), repr(d.get("label"))] for u, v, d in graph.edges(data=True)],
+                "edges": [
+                    [repr(u), repr(v), repr(d.get("label")), repr(d.get("bond"))]
+                    for u, v, d in graph.edges(data=True)
+                ],
                 "device": self.device.to_abstract_repr(),
                 "rabi_frequency": self.schedule.max_rabi_frequency,
                 "seed": self.embed_seed,
@@ -311,6 +353,10 @@ class FeaturePipeline:
 
     def run(self, graphs: Iterable[nx.Graph]) -> list[GraphResult]:
         """Featurise every graph; one :class:`GraphResult` per input, in input order."""
+        if isinstance(graphs, nx.Graph):
+            raise InvalidInputError(
+                "run() takes an iterable of graphs: use run_one(graph) for a single graph"
+            )
         graph_list = list(graphs)
         config = self._config
         results: list[GraphResult | None] = [None] * len(graph_list)
@@ -325,12 +371,12 @@ class FeaturePipeline:
                     "not a networkx.Graph (convert PyG Data with qgnn.data.from_pyg)",
                 )
                 continue
-            index = int(graph.graph.get("index", position))
+            index = graph_index(graph, position)
             embedding = None
             if self._embeddings is not None:
                 embedding_keys[position] = self._embedding_key(graph)
                 payload = self._embeddings.get(embedding_keys[position])
-                embedding = pickle.loads(payload) if payload is not None else None
+                embedding = _load_embedding(payload, index) if payload is not None else None
             if embedding is not None and self._measurements is not None:
                 cached = self._cached_measurement(embedding, config)
                 if cached is not None:
@@ -463,25 +509,3 @@ class FeaturePipeline:
                     yield future.result()
                 except Exception as exc:  # a lost worker costs only its in-flight graphs
                     yield _Outcome(task.position, error=f"worker lost: {_describe(exc)}")
-
-
-@dataclass
-class FailureReport:
-    """Graphs a pipeline run could not featurise, with reasons."""
-
-    failures: dict[int, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_results(cls, results: Sequence[GraphResult]) -> FailureReport:
-        """Collect the failed graphs of a run."""
-        return cls({r.index: str(r.error) for r in results if not r.ok})
-
-    def __len__(self) -> int:
-        return len(self.failures)
-
-    def summary(self, limit: int = 10) -> str:
-        """One line per failed graph (at most ``limit``)."""
-        lines = [f"{graph_label(i)}: {reason}" for i, reason in list(self.failures.items())[:limit]]
-        if len(self.failures) > limit:
-            lines.append(f"... and {len(self.failures) - limit} more")
-        return "\n".join(lines)

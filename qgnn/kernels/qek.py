@@ -11,6 +11,7 @@ semi-definite for every μ > 0.
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from qgnn.backends.base import js_divergence
-from qgnn.errors import InvalidInputError, QgnnError
+from qgnn.errors import InvalidInputError
 
 
 def jensen_shannon(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -40,7 +41,10 @@ def jensen_shannon(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def _check_distributions(X: object, *, name: str) -> np.ndarray:
-    arr = check_array(X, dtype=np.float64, ensure_all_finite=True)
+    try:
+        arr = check_array(X, dtype=np.float64, ensure_all_finite=True)
+    except ValueError as exc:  # NaN, empty, 1-D: say so as a qgnn error (still a ValueError)
+        raise InvalidInputError(f"{name}: {exc}") from exc
     if (arr < -1e-12).any():
         raise InvalidInputError(
             f"Negative values in data passed to QuantumEvolutionKernel ({name}): "
@@ -84,13 +88,8 @@ class QuantumEvolutionKernel(TransformerMixin, BaseEstimator):
 
     def _check_mu(self) -> float:
         mu = self.mu
-        if (
-            isinstance(mu, bool)
-            or not isinstance(mu, int | float | np.floating)
-            or not np.isfinite(mu)
-            or mu <= 0
-        ):
-            raise QgnnError(f"mu must be a positive finite number, got {mu!r}")
+        if isinstance(mu, bool) or not isinstance(mu, Real) or not np.isfinite(float(mu)) or mu <= 0:
+            raise InvalidInputError(f"mu must be a positive finite number, got {mu!r}")
         return float(mu)
 
     def fit(self, X: object, y: object = None) -> QuantumEvolutionKernel:

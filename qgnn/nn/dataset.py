@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import warnings
 from pathlib import Path
 
 import torch
 from torch_geometric.data import InMemoryDataset
 
-from qgnn.data import load_dataset
+from qgnn.data import canonical_name, load_dataset
 from qgnn.errors import DatasetError
 from qgnn.features import FeaturePipeline, cache_dir
 from qgnn.nn.transforms import QuantumFeatures, QuantumFeatureWarning, _fill_edgeless, failure_message
@@ -33,7 +32,8 @@ class QuantumDataset(InMemoryDataset):
     (:class:`~qgnn.nn.transforms.QuantumFeatureWarning`) while there are any.
 
     Args:
-        name: shipped dataset name, e.g. ``"MUTAG"``.
+        name: shipped dataset name, case-insensitive, e.g. ``"MUTAG"`` (stored
+            and used in the folder name in its canonical spelling).
         pipeline: the :class:`~qgnn.features.FeaturePipeline` measuring the graphs.
         max_nodes: keep graphs with at most this many nodes (``None``: all).
         root: folder holding processed datasets (default ``cache_dir()/pyg``).
@@ -41,6 +41,9 @@ class QuantumDataset(InMemoryDataset):
         hist_length: padded excitation-histogram length (default: largest graph + 1).
         transform: PyG transform applied on access (not stored).
         force_reload: recompute even if processed files exist.
+
+    Raises:
+        DatasetError: ``name`` is not a shipped dataset name (or not a string).
 
     Example:
         >>> from qgnn.features import FeaturePipeline
@@ -61,14 +64,14 @@ class QuantumDataset(InMemoryDataset):
         transform: object | None = None,
         force_reload: bool = False,
     ) -> None:
+        name = canonical_name(name)  # one processed folder per dataset, whatever the spelling
         self.name = name
         self.max_nodes = max_nodes
         self.pipeline = pipeline
         self.quantum = QuantumFeatures(pipeline, pe_dim=pe_dim, hist_length=hist_length)
         base = Path(root) if root is not None else cache_dir() / "pyg"
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
         folder = (
-            f"{safe}-{'all' if max_nodes is None else max_nodes}-{pipeline.fingerprint()}"
+            f"{name}-{'all' if max_nodes is None else max_nodes}-{pipeline.fingerprint()}"
             f"-pe{pe_dim}-h{'auto' if hist_length is None else hist_length}"
         )
         super().__init__(
@@ -88,7 +91,7 @@ class QuantumDataset(InMemoryDataset):
                 "construct the dataset with force_reload=True"
             ) from exc
         if self.failures:
-            warnings.warn(failure_message(self.failures, f"{name}"), QuantumFeatureWarning, stacklevel=2)
+            warnings.warn(failure_message(self.failures, name), QuantumFeatureWarning, stacklevel=2)
 
     @property
     def raw_file_names(self) -> list[str]:

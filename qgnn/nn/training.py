@@ -26,9 +26,10 @@ from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
+from qgnn.data.convert import data_index
 from qgnn.errors import DatasetError, InvalidGraphError, InvalidInputError, graph_label
 from qgnn.nn.models import GIN, QuantumGIN, QuantumGPS
-from qgnn.nn.transforms import _fill_edgeless, _graph_index, attach_quantum_features
+from qgnn.nn.transforms import _fill_edgeless, attach_quantum_features
 
 if TYPE_CHECKING:
     from qgnn.data import GraphDataset
@@ -110,7 +111,7 @@ def _width(data: Data, key: str) -> int | None:
         return None
     if value.dim() != 2:
         raise InvalidGraphError(
-            f"{graph_label(_graph_index(data))}: data.{key} must be 2-D, got shape {tuple(value.shape)}"
+            f"{graph_label(data_index(data))}: data.{key} must be 2-D, got shape {tuple(value.shape)}"
         )
     return int(value.size(1))
 
@@ -143,7 +144,7 @@ def build_model(
     in_channels = _width(sample, "x")
     if in_channels is None:
         raise DatasetError(
-            f"{graph_label(_graph_index(sample))} has no node features data.x: give every node a "
+            f"{graph_label(data_index(sample))} has no node features data.x: give every node a "
             "feature (e.g. x = torch.ones(n, 1))"
         )
     out = 1 if task == "regression" else num_classes
@@ -181,8 +182,7 @@ def _targets(datas: Sequence[Data], task: str, num_classes: int, where: str) -> 
         y = getattr(data, "y", None)
         if not isinstance(y, Tensor) or y.numel() != 1:
             raise DatasetError(
-                f"{graph_label(_graph_index(data))} ({where} position {pos}) needs one target data.y, "
-                f"got {y!r}"
+                f"{graph_label(data_index(data))} ({where} position {pos}) needs one target data.y, got {y!r}"
             )
         values.append(float(y.reshape(-1)[0]))
     arr = np.asarray(values)
@@ -203,7 +203,7 @@ def _check_graphs(datas: Sequence[Data], model: str, reference: Data, where: str
     keys = ["x", "edge_attr"] + (list(QUANTUM_KEYS) if model != "gin" else [])
     expected = {key: _width(reference, key) for key in keys}
     for data in datas:
-        label = graph_label(_graph_index(data))
+        label = graph_label(data_index(data))
         for key, width in expected.items():
             if _width(data, key) != width:
                 raise DatasetError(
@@ -394,7 +394,7 @@ def fit_evaluate_gnn(
     else:
         score = None
         pred = out.numpy().astype(np.float64) * sd + mu
-    index = [_graph_index(d) for d in test]
+    index = [data_index(d) for d in test]
     return FoldOutcome(
         model=model,
         task=task,

@@ -36,7 +36,8 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
 from qgnn.data import from_pyg
-from qgnn.errors import InvalidGraphError, InvalidInputError, QgnnError, graph_label
+from qgnn.data.convert import data_index
+from qgnn.errors import InvalidGraphError, InvalidInputError, QgnnError, format_failures, graph_label
 from qgnn.features import (
     FeaturePipeline,
     GraphResult,
@@ -115,16 +116,6 @@ class _NodeView:
 
     nodes: tuple[int, ...]
     generators: tuple[tuple[int, ...], ...]
-
-
-def _graph_index(data: Data) -> int | None:
-    """The dataset index a Data carries (``data.idx``, as set by :func:`qgnn.data.to_pyg`), or ``None``."""
-    index = getattr(data, "idx", None)
-    if index is None:
-        return None
-    if isinstance(index, torch.Tensor):
-        return int(index.reshape(-1)[0]) if index.numel() == 1 else None
-    return int(index)
 
 
 class QuantumFeatures(BaseTransform):
@@ -223,7 +214,7 @@ class QuantumFeatures(BaseTransform):
             New Data objects, in input order, each with the quantum attributes.
         """
         datas = _check_datas(data_list)
-        keys = [self._seen + pos if i is None else i for pos, i in enumerate(map(_graph_index, datas))]
+        keys = [self._seen + pos if i is None else i for pos, i in enumerate(map(data_index, datas))]
         self._seen += len(datas)
         graphs: list[nx.Graph | None] = []
         views: list[_NodeView] = []
@@ -261,10 +252,15 @@ class QuantumFeatures(BaseTransform):
         return out
 
     def __repr__(self) -> str:
+        # Offline and cheap: PyG calls this when saving a dataset, and the pipeline's
+        # fingerprint needs its device, which a cloud backend fetches over the network.
+        pipeline = self.pipeline
+        backend = getattr(pipeline.backend, "name", type(pipeline.backend).__qualname__)
         return (
-            f"{self.__class__.__name__}(pipeline={self.pipeline.fingerprint()}, pe_dim={self.pe_dim}, "
-            f"hist_length={self.hist_length}, degeneracy_tol={self.degeneracy_tol}, "
-            f"canonical={self.canonical})"
+            f"{self.__class__.__name__}(backend={backend!r}, schedule={pipeline.schedule!r}, "
+            f"evaluation_times={tuple(pipeline.evaluation_times)}, shots={pipeline.shots}, "
+            f"pe_dim={self.pe_dim}, hist_length={self.hist_length}, "
+            f"degeneracy_tol={self.degeneracy_tol}, canonical={self.canonical})"
         )
 
 
@@ -300,7 +296,7 @@ def attach_quantum_features(
         raise InvalidInputError(f"results mix different numbers of evaluation times {sorted(times)}")
     keys = []
     for pos, (data, result) in enumerate(zip(datas, results, strict=True)):
-        index = _graph_index(data)
+        index = data_index(data)
         if index is not None and result.index != index:
             raise InvalidGraphError(
                 f"position {pos}: the Data is {graph_label(index)} but the result is for "
@@ -443,9 +439,8 @@ def _fill_edgeless(datas: Sequence[Data]) -> list[Data]:
 
 def failure_message(failures: dict[int, str], where: str) -> str:
     """One line per failed graph: ``graph 17: reason``, headed by a count."""
-    lines = [f"{graph_label(i)}: {reason}" for i, reason in sorted(failures.items())]
-    shown = lines[:20] + ([f"... and {len(lines) - 20} more"] if len(lines) > 20 else [])
     return (
         f"{where}: {len(failures)} graph(s) could not be featurised; they are kept with q_ok=False and "
-        "zero quantum features (filter them with data.q_ok):\n  " + "\n  ".join(shown)
+        "zero quantum features (filter them with data.q_ok):\n"
+        + format_failures(dict(sorted(failures.items())), 20)
     )

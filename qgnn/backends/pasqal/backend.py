@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -194,6 +195,13 @@ class PasqalCloud:
             )
         if spec_device is not None and not isinstance(spec_device, str):
             raise BackendError(f"spec_device must be a device type name, got {spec_device!r}")
+        for name, text in (("project_id", project_id), ("auth_endpoint", auth_endpoint)):
+            if text is not None and not isinstance(text, str):
+                raise BackendError(f"{name} must be a string or None, got {type(text).__name__}")
+        if ledger is not None and not isinstance(ledger, JobLedger | str | os.PathLike):
+            raise BackendError(f"ledger must be a JobLedger, a path or None, got {type(ledger).__name__}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise BackendError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
         for name, value in (
             ("timeout_s", timeout_s),
             ("poll_interval_s", poll_interval_s),
@@ -255,14 +263,31 @@ class PasqalCloud:
         return state
 
     def cache_key(self) -> dict[str, Any]:
-        """Backend name, package versions and the settings that change results (not credentials)."""
+        """Backend name, package versions and the settings that change results (not credentials).
+
+        The default ``shots`` is part of it: a caller passing ``shots=None`` to
+        :meth:`run` gets this many samples. So is the core API URL (another
+        cloud, e.g. a staging one, may run other emulator versions), and
+        ``mimic_qpu`` (which sequences are accepted). Timeouts, polling,
+        retries and batch sizes do not change results and are left out.
+        """
         return {
             "backend": self.name,
             "versions": _versions(),
             "device": self.device,
             "spec_device": self.spec_device,
             "mimic_qpu": self.mimic_qpu,
+            "shots": self.shots,
+            "endpoint": self._endpoint_key(),
         }
+
+    def _endpoint_key(self) -> str:
+        """The core API URL as given or configured (``"default"``: Pasqal's), without importing the SDK."""
+        core = getattr(self.endpoints, "core", None)
+        if isinstance(core, str):
+            return core.rstrip("/")
+        url = resolve_endpoint(self.endpoints if isinstance(self.endpoints, str) else None)
+        return url.rstrip("/") if url else "default"
 
     @property
     def endpoint_url(self) -> str:
@@ -517,6 +542,8 @@ class PasqalCloud:
         seqs = list(sequences)
         if labels is None:
             return seqs, [f"sequence {i}" for i in range(len(seqs))]
+        if isinstance(labels, str) or not isinstance(labels, Iterable):
+            raise BackendError(f"{self.name}: labels must be a list of names, got {type(labels).__name__}")
         names = [str(x) for x in labels]
         if len(names) != len(seqs):
             raise BackendError(f"{self.name}: {len(names)} labels for {len(seqs)} sequences")
@@ -867,6 +894,13 @@ class PasqalCloud:
         Returns:
             The ledger's jobs of this device (or batch) after the refresh.
         """
+        if (
+            isinstance(timeout_s, bool)
+            or not isinstance(timeout_s, int | float)
+            or not math.isfinite(timeout_s)
+            or timeout_s < 0
+        ):
+            raise BackendError(f"timeout_s must be a non-negative number of seconds, got {timeout_s!r}")
         self._reconcile_pending()
         deadline = time.monotonic() + timeout_s
         interval = self.poll_interval_s

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import pulser
 from pulser.devices import Device
 
+from qgnn.data import graph_index
 from qgnn.errors import BackendError, QgnnError, graph_label
 
 
@@ -48,16 +52,31 @@ def dataset_sequences(
         seed: embedding seed.
     """
     from qgnn.data import load_dataset
+
+    dataset = load_dataset(name, max_nodes=max_nodes)
+    graphs = list(dataset) if limit is None else list(itertools.islice(dataset, max(limit, 0)))
+    return graph_sequences(graphs, device, schedule=schedule, seed=seed)
+
+
+def graph_sequences(
+    graphs: Iterable[nx.Graph], device: Device, *, schedule: Any = None, seed: int = 0
+) -> SequenceSet:
+    """Embed graphs on ``device`` and build each one's sequence; graphs that fail are skipped.
+
+    Args:
+        graphs: networkx graphs; each is named by its integer ``graph.graph["index"]``,
+            else by its position.
+        device: the device fetched from the cloud.
+        schedule: a :class:`qgnn.pulses.Schedule`; default ``ConstantDrive()``.
+        seed: embedding seed.
+    """
     from qgnn.embedding import embed
     from qgnn.pulses import ConstantDrive
 
     schedule = schedule if schedule is not None else ConstantDrive()
-    dataset = load_dataset(name, max_nodes=max_nodes)
     out = SequenceSet([], [], [])
-    for position, graph in enumerate(dataset):
-        if limit is not None and position >= limit:
-            break
-        index = int(graph.graph.get("index", position))
+    for position, graph in enumerate(graphs):
+        index = graph_index(graph, position)
         try:
             embedding = embed(
                 graph, device, rabi_frequency=schedule.max_rabi_frequency, seed=seed, strict=True, index=index

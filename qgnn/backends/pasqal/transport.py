@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -101,6 +102,23 @@ class RetryPolicy:
     backoff_s: float = 1.0
     max_backoff_s: float = 30.0
     settle_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.max_retries, bool)
+            or not isinstance(self.max_retries, int)
+            or self.max_retries < 0
+        ):
+            raise BackendError(f"max_retries must be a non-negative integer, got {self.max_retries!r}")
+        for name in ("backoff_s", "max_backoff_s", "settle_s"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise BackendError(f"{name} must be a non-negative number of seconds, got {value!r}")
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number ``attempt`` (0-based)."""

@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.qgnn-installed
-EXTRAS := dev,cloud,dask,chem
+EXTRAS := dev,cloud,pennylane,dask,chem
 
 .PHONY: install test demo lint bench clean
 

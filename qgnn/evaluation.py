@@ -223,12 +223,14 @@ def evaluate_precomputed(
     return result
 
 
-def qek_pipeline() -> Pipeline:
+def qek_pipeline(n_times: int = 1) -> Pipeline:
     """QEK → SVC(kernel="precomputed"), the model tuned by :func:`evaluate_qek`."""
-    return Pipeline([("qek", QuantumEvolutionKernel()), ("svc", SVC(kernel="precomputed"))])
+    return Pipeline([("qek", QuantumEvolutionKernel(n_times=n_times)), ("svc", SVC(kernel="precomputed"))])
 
 
-def evaluate_qek(X: np.ndarray, y: np.ndarray, folds: Sequence[Fold], *, seed: int) -> ModelResult:
+def evaluate_qek(
+    X: np.ndarray, y: np.ndarray, folds: Sequence[Fold], *, seed: int, n_times: int = 1
+) -> ModelResult:
     """QEK-SVM: μ and C tuned by GridSearchCV on each training fold; scored on its test fold.
 
     Args:
@@ -241,7 +243,7 @@ def evaluate_qek(X: np.ndarray, y: np.ndarray, folds: Sequence[Fold], *, seed: i
     for fold in folds:
         start = time.perf_counter()
         search = GridSearchCV(
-            qek_pipeline(),
+            qek_pipeline(n_times),
             {"qek__mu": list(QEK_MU_GRID), "svc__C": list(SVM_C_GRID)},
             cv=inner_cv(y[fold.train], seed=seed, task="classification"),
             scoring="accuracy",

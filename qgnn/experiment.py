@@ -71,6 +71,10 @@ class ExperimentConfig:
         shots: ``None`` for exact probabilities, else samples per graph.
         out: output folder for results JSON and plots.
         limit: evaluate at most this many graphs (stratified subsample), or all.
+        gnn_epochs: maximum training epochs of the GNN models (early stopping).
+        evaluation_times: fractions of the pulse at which the state is
+            measured; QEK multiplies one kernel per time, GNNs get one
+            feature per time.
     """
 
     dataset: str = "PTC_FM"
@@ -86,6 +90,7 @@ class ExperimentConfig:
     out: str = "results"
     limit: int | None = None
     gnn_epochs: int = 100
+    evaluation_times: tuple[float, ...] = (1.0,)
 
 
 @dataclass
@@ -147,6 +152,7 @@ def run_experiment(
                 n_workers=config.workers,
                 executor=config.executor,
                 embed_seed=config.seed,
+                evaluation_times=config.evaluation_times,
                 progress=progress,
             )
         start = time.perf_counter()
@@ -170,9 +176,10 @@ def run_experiment(
         if model == "qek-svm":
             from qgnn.features import excitation_matrix
 
-            X = excitation_matrix(results_q)
-            result = evaluate_qek(X, y, folds, seed=config.seed)
-            files.append(_kernel_plot(X, y, result, out / f"{config.dataset}-qek-kernel.png"))
+            X = excitation_matrix(results_q, t_index=None)
+            result = evaluate_qek(X, y, folds, seed=config.seed, n_times=len(config.evaluation_times))
+            n_times = len(config.evaluation_times)
+            files.append(_kernel_plot(X, y, result, n_times, out / f"{config.dataset}-qek-kernel.png"))
         elif model in ("wl-svm", "sp-svm"):
             grams = weisfeiler_lehman_grams(graphs) if model == "wl-svm" else shortest_path_grams(graphs)
             setup = time.perf_counter() - start
@@ -230,12 +237,12 @@ def _stratified_subsample(y: np.ndarray, limit: int, seed: int, task: str) -> np
     return np.sort(keep)
 
 
-def _kernel_plot(X: np.ndarray, y: np.ndarray, result: ModelResult, path: Path) -> Path:
+def _kernel_plot(X: np.ndarray, y: np.ndarray, result: ModelResult, n_times: int, path: Path) -> Path:
     from qgnn.kernels import QuantumEvolutionKernel
     from qgnn.plots import kernel_heatmap
 
     mu = float(np.median([f.best_params["mu"] for f in result.folds]))
-    K = QuantumEvolutionKernel(mu=mu).kernel_matrix(X)
+    K = QuantumEvolutionKernel(mu=mu, n_times=n_times).kernel_matrix(X)
     return kernel_heatmap(K, y, path, title=f"QEK, μ = {mu:g}")
 
 

@@ -107,3 +107,18 @@ def test_train_command_regression_on_esol_with_gnn_heads(tmp_path, capsys) -> No
         mae = results["models"][model]["summary"]["mae"][0]
         assert 0.0 < mae < 10.0  # log-solubility units; a broken head gives NaN or a huge error
     assert list(out.glob("*.png")), "learning curves are plotted"
+
+
+def test_several_evaluation_times_reach_qek_and_the_gnn(tmp_path, capsys) -> None:
+    out = tmp_path / "times"
+    code = main(
+        ["train", "--dataset", "PTC_FM", "--max-nodes", "6", "--folds", "2", "--repeats", "1",
+         "--workers", "1", "--model", "qek-svm,qgin", "--epochs", "3", "--times", "0.5,1", "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    results = json.loads((out / "PTC_FM-results.json").read_text())
+    assert results["config"]["evaluation_times"] == [0.5, 1.0]
+    assert set(results["models"]) == {"qek-svm", "qgin"}
+    with pytest.raises(SystemExit):
+        main(["train", "--times", "half", "--out", str(out)])
+    assert "fractions" in capsys.readouterr().err

@@ -61,7 +61,7 @@ def test_numpy_integer_mu_works_in_a_grid() -> None:
 def test_sklearn_contract_fit_returns_self_and_transform_shape() -> None:
     X = _random_distributions(10, 4, 4)
     qek = QuantumEvolutionKernel(mu=3.0)
-    assert qek.get_params() == {"mu": 3.0}
+    assert qek.get_params() == {"mu": 3.0, "n_times": 1}
     assert not hasattr(qek, "X_fit_")
     assert qek.fit(X) is qek
     K = qek.transform(X[:3])
@@ -118,3 +118,18 @@ def test_bad_distributions_are_rejected() -> None:
 )
 def test_sklearn_estimator_checks(estimator: object, check: object) -> None:
     check(estimator)  # type: ignore[operator]
+
+
+def test_several_evaluation_times_multiply_the_per_time_kernels() -> None:
+    a, b = _random_distributions(5, 4, 10), _random_distributions(5, 4, 11)
+    X = np.hstack([a, b])  # two evaluation times side by side
+    K = QuantumEvolutionKernel(mu=2.0, n_times=2).kernel_matrix(X)
+    expected = np.sqrt(
+        QuantumEvolutionKernel(mu=2.0).kernel_matrix(a) * QuantumEvolutionKernel(mu=2.0).kernel_matrix(b)
+    )
+    np.testing.assert_allclose(K, expected, atol=1e-12)  # exp(-mu (JS_a + JS_b)/2)
+    assert np.linalg.eigvalsh(K).min() > -1e-10
+    with pytest.raises(InvalidInputError, match="multiple of n_times"):
+        QuantumEvolutionKernel(n_times=3).fit(X)
+    with pytest.raises(InvalidInputError, match="n_times"):
+        QuantumEvolutionKernel(n_times=0).fit(X)

@@ -26,6 +26,13 @@ def _models(text: str) -> tuple[str, ...]:
     return models
 
 
+def _times(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"comma-separated fractions expected, got {text!r}") from exc
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -60,6 +67,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--shots", type=_positive, default=None, help="samples per graph (default: exact)")
     train.add_argument("--limit", type=_positive, default=None, help="evaluate a stratified subsample")
     train.add_argument("--epochs", type=_positive, default=100, help="max epochs of the GNN models")
+    train.add_argument(
+        "--times",
+        type=_times,
+        default=(1.0,),
+        help="evaluation times as fractions of the pulse, e.g. 0.25,0.5,0.75,1 (default 1)",
+    )
     train.add_argument("--out", default="results")
     train.set_defaults(handler=_train)
     demo = subparsers.add_parser("demo", help="train and evaluate QEK-SVM and classical kernels on PTC_FM")
@@ -82,6 +95,7 @@ def _train(args: argparse.Namespace) -> int:
         out=args.out,
         limit=args.limit,
         gnn_epochs=args.epochs,
+        evaluation_times=args.times,
     )
     return _run(config)
 

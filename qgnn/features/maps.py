@@ -74,16 +74,20 @@ def excitation_histogram(result: GraphResult, length: int) -> np.ndarray:
 
 
 def excitation_matrix(
-    results: Sequence[GraphResult], *, length: int | None = None, t_index: int = -1
+    results: Sequence[GraphResult], *, length: int | None = None, t_index: int | None = -1
 ) -> np.ndarray:
     """Stack the excitation distributions of successful results, shape ``(n_graphs, length)``.
 
     The input of :class:`qgnn.kernels.QuantumEvolutionKernel`. ``length``
-    defaults to 1 + the largest graph's size.
+    defaults to 1 + the largest graph's size. ``t_index=None`` puts every
+    evaluation time side by side, shape ``(n_graphs, T · length)``, for
+    ``QuantumEvolutionKernel(n_times=T)``.
     """
     ok = [r for r in results if r.ok]
     if not ok:
         raise QgnnError("no graph was featurised: nothing to stack")
     if length is None:
         length = max(r.n_nodes for r in ok) + 1
+    if t_index is None:
+        return np.stack([excitation_histogram(r, length).reshape(-1) for r in ok])
     return np.stack([excitation_histogram(r, length)[t_index] for r in ok])

@@ -40,20 +40,24 @@ def jensen_shannon(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.clip(js_divergence(pairs_p, pairs_q), 0.0, np.log(2.0))
 
 
-def _check_distributions(X: object, *, name: str) -> np.ndarray:
+def _check_distributions(X: object, *, name: str, n_times: int = 1) -> np.ndarray:
+    """Validate rows of ``n_times`` side-by-side distributions; return them renormalised, shape (n, T, L)."""
     try:
         arr = check_array(X, dtype=np.float64, ensure_all_finite=True)
     except ValueError as exc:  # NaN, empty, 1-D: say so as a qgnn error (still a ValueError)
         raise InvalidInputError(f"{name}: {exc}") from exc
+    if arr.shape[1] % n_times:
+        raise InvalidInputError(f"{name} has {arr.shape[1]} columns, not a multiple of n_times={n_times}")
     if (arr < -1e-12).any():
         raise InvalidInputError(
             f"Negative values in data passed to QuantumEvolutionKernel ({name}): "
             "rows must be probability distributions"
         )
-    sums = arr.sum(axis=1)
+    blocks = np.clip(arr, 0.0, None).reshape(arr.shape[0], n_times, arr.shape[1] // n_times)
+    sums = blocks.sum(axis=2)
     if (sums <= 0).any():
         raise InvalidInputError(f"{name} has an all-zero row: each row must be a probability distribution")
-    return np.clip(arr, 0.0, None) / sums[:, None]
+    return blocks / sums[:, :, None]
 
 
 class QuantumEvolutionKernel(TransformerMixin, BaseEstimator):
@@ -65,8 +69,14 @@ class QuantumEvolutionKernel(TransformerMixin, BaseEstimator):
     distributions (see :func:`qgnn.features.excitation_matrix`); rows are
     renormalised to sum to 1, and zero padding does not change JS.
 
+    With ``n_times = T > 1``, each row holds T distributions side by side
+    (one per evaluation time, each of length L = n_features / T, see
+    ``excitation_matrix(results, t_index=None)``) and the kernel is
+    exp(−μ · (1/T) Σ_t JS(P_t, P'_t)), a product of QEKs, still PSD.
+
     Args:
         mu: kernel scale μ > 0 (dimensionless; JS is in nats). Default 1.0.
+        n_times: number of evaluation times side by side in each row. Default 1.
 
     Example:
         >>> import numpy as np
@@ -78,8 +88,9 @@ class QuantumEvolutionKernel(TransformerMixin, BaseEstimator):
         [0, 1, 0, 1]
     """
 
-    def __init__(self, mu: float = 1.0) -> None:
+    def __init__(self, mu: float = 1.0, n_times: int = 1) -> None:
         self.mu = mu
+        self.n_times = n_times
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -92,26 +103,36 @@ class QuantumEvolutionKernel(TransformerMixin, BaseEstimator):
             raise InvalidInputError(f"mu must be a positive finite number, got {mu!r}")
         return float(mu)
 
+    def _blocks(self, X: object, name: str) -> np.ndarray:
+        n_times = self.n_times
+        if isinstance(n_times, bool) or not isinstance(n_times, int | np.integer) or n_times < 1:
+            raise InvalidInputError(f"n_times must be a positive integer, got {n_times!r}")
+        return _check_distributions(X, name=name, n_times=int(n_times))
+
+    def _kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        js = sum(jensen_shannon(a[:, t], b[:, t]) for t in range(a.shape[1])) / a.shape[1]
+        return np.exp(-self._check_mu() * js)
+
     def fit(self, X: object, y: object = None) -> QuantumEvolutionKernel:
-        """Store the training distributions ``X`` (shape ``(n_train, L)``)."""
+        """Store the training distributions ``X`` (shape ``(n_train, n_times · L)``)."""
         self._check_mu()
-        self.X_fit_ = _check_distributions(X, name="X")
-        self.n_features_in_ = self.X_fit_.shape[1]
+        self.X_fit_ = self._blocks(X, "X")
+        self.n_features_in_ = self.X_fit_.shape[1] * self.X_fit_.shape[2]
         return self
 
     def transform(self, X: object) -> np.ndarray:
         """Kernel between ``X`` and the training distributions, shape ``(n, n_train)``."""
         check_is_fitted(self, "X_fit_")
-        arr = _check_distributions(X, name="X")
-        if arr.shape[1] != self.n_features_in_:
+        blocks = self._blocks(X, "X")
+        width = blocks.shape[1] * blocks.shape[2]
+        if width != self.n_features_in_:
             raise InvalidInputError(
-                f"X has {arr.shape[1]} features, but QuantumEvolutionKernel is expecting "
+                f"X has {width} features, but QuantumEvolutionKernel is expecting "
                 f"{self.n_features_in_} features as input: pad every distribution to the same length"
             )
-        return np.exp(-self._check_mu() * jensen_shannon(arr, self.X_fit_))
+        return self._kernel(blocks, self.X_fit_)
 
     def kernel_matrix(self, X: object, Y: object | None = None) -> np.ndarray:
         """K(X, Y) (``Y`` defaults to ``X``) without fitting."""
-        x = _check_distributions(X, name="X")
-        y = x if Y is None else _check_distributions(Y, name="Y")
-        return np.exp(-self._check_mu() * jensen_shannon(x, y))
+        x = self._blocks(X, "X")
+        return self._kernel(x, x if Y is None else self._blocks(Y, "Y"))

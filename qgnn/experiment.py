@@ -104,6 +104,7 @@ class ExperimentReport:
     approximate: list[int] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     feature_seconds: float = 0.0
+    targets: list[Any] = field(default_factory=list)
 
     def table(self) -> str:
         """The results table as text."""
@@ -217,7 +218,9 @@ def run_experiment(
         },
     )
     files.insert(0, json_path)
-    return ExperimentReport(config, model_results, len(graphs), failures, approximate, files, feature_seconds)
+    return ExperimentReport(
+        config, model_results, len(graphs), failures, approximate, files, feature_seconds, y.tolist()
+    )
 
 
 def _stratified_subsample(y: np.ndarray, limit: int, seed: int, task: str) -> np.ndarray:

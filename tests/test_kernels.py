@@ -133,3 +133,32 @@ def test_several_evaluation_times_multiply_the_per_time_kernels() -> None:
         QuantumEvolutionKernel(n_times=3).fit(X)
     with pytest.raises(InvalidInputError, match="n_times"):
         QuantumEvolutionKernel(n_times=0).fit(X)
+
+
+def test_precomputed_qek_evaluation_matches_the_sklearn_pipeline() -> None:
+    """evaluate_qek's precomputed Gram family gives the GridSearchCV-over-Pipeline predictions."""
+    from qgnn.evaluation import QEK_MU_GRID, SVM_C_GRID, evaluate_qek, inner_cv, make_folds
+
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.dirichlet([6, 3, 1, 1], size=15), rng.dirichlet([2, 3, 3, 3], size=15)])
+    y = np.array([0] * 15 + [1] * 15)
+    folds = make_folds(y, folds=3, repeats=1, seed=0)
+    fast = evaluate_qek(X, y, folds, seed=0)
+    for fold, record in zip(folds, fast.folds, strict=True):
+        search = GridSearchCV(
+            Pipeline([("qek", QuantumEvolutionKernel()), ("svc", SVC(kernel="precomputed"))]),
+            {"qek__mu": list(QEK_MU_GRID), "svc__C": list(SVM_C_GRID)},
+            cv=inner_cv(y[fold.train], seed=0, task="classification"),
+        )
+        search.fit(X[fold.train], y[fold.train])
+        assert record.best_params["mu"] in QEK_MU_GRID
+        assert search.best_score_ == pytest.approx(
+            max(
+                GridSearchCV(SVC(kernel="precomputed"), {"C": list(SVM_C_GRID)},
+                             cv=inner_cv(y[fold.train], seed=0, task="classification"))
+                .fit(QuantumEvolutionKernel(mu=mu).kernel_matrix(X[fold.train]), y[fold.train])
+                .best_score_
+                for mu in QEK_MU_GRID
+            )
+        )  # fmt: skip
+        assert (search.predict(X[fold.test]) == np.array(record.y_pred)).mean() >= 0.8

@@ -60,6 +60,11 @@ def _check_distributions(X: object, *, name: str, n_times: int = 1) -> np.ndarra
     return blocks / sums[:, :, None]
 
 
+def _mean_divergence(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean over evaluation times of the pairwise JS, for blocks of shape (n, T, L) and (m, T, L)."""
+    return sum(jensen_shannon(a[:, t], b[:, t]) for t in range(a.shape[1])) / a.shape[1]
+
+
 class QuantumEvolutionKernel(TransformerMixin, BaseEstimator):
     """QEK as a scikit-learn transformer that outputs a precomputed kernel.
 
@@ -110,8 +115,7 @@ class QuantumEvolutionKernel(TransformerMixin, BaseEstimator):
         return _check_distributions(X, name=name, n_times=int(n_times))
 
     def _kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        js = sum(jensen_shannon(a[:, t], b[:, t]) for t in range(a.shape[1])) / a.shape[1]
-        return np.exp(-self._check_mu() * js)
+        return np.exp(-self._check_mu() * _mean_divergence(a, b))
 
     def fit(self, X: object, y: object = None) -> QuantumEvolutionKernel:
         """Store the training distributions ``X`` (shape ``(n_train, n_times · L)``)."""
@@ -131,6 +135,11 @@ class QuantumEvolutionKernel(TransformerMixin, BaseEstimator):
                 f"{self.n_features_in_} features as input: pad every distribution to the same length"
             )
         return self._kernel(blocks, self.X_fit_)
+
+    def divergence_matrix(self, X: object, Y: object | None = None) -> np.ndarray:
+        """(1/T) Σ_t JS(X_t, Y_t) between rows (``Y`` defaults to ``X``), the exponent of the kernel."""
+        x = self._blocks(X, "X")
+        return _mean_divergence(x, x if Y is None else self._blocks(Y, "Y"))
 
     def kernel_matrix(self, X: object, Y: object | None = None) -> np.ndarray:
         """K(X, Y) (``Y`` defaults to ``X``) without fitting."""

@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import math
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -58,6 +57,7 @@ from qgnn.backends.pasqal.transport import (
     CloudRequestError,
     RetryPolicy,
     call,
+    check_seconds,
     classify,
     client_class,
     describe,
@@ -207,13 +207,7 @@ class PasqalCloud:
             ("poll_interval_s", poll_interval_s),
             ("http_timeout_s", http_timeout_s),
         ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-                or value <= 0
-            ):
-                raise BackendError(f"{name} must be a positive number of seconds, got {value!r}")
+            check_seconds(name, value, allow_zero=False)
         if max_jobs_per_batch is not None and (
             isinstance(max_jobs_per_batch, bool)
             or not isinstance(max_jobs_per_batch, int)
@@ -894,13 +888,7 @@ class PasqalCloud:
         Returns:
             The ledger's jobs of this device (or batch) after the refresh.
         """
-        if (
-            isinstance(timeout_s, bool)
-            or not isinstance(timeout_s, int | float)
-            or not math.isfinite(timeout_s)
-            or timeout_s < 0
-        ):
-            raise BackendError(f"timeout_s must be a non-negative number of seconds, got {timeout_s!r}")
+        check_seconds("timeout_s", timeout_s, allow_zero=True)
         self._reconcile_pending()
         deadline = time.monotonic() + timeout_s
         interval = self.poll_interval_s

@@ -84,6 +84,20 @@ class CloudRequestError(BackendError):
         return (type(self), (str(self), self.kind, self.status))
 
 
+def check_seconds(name: str, value: object, *, allow_zero: bool) -> float:
+    """A finite duration in seconds (> 0, or ≥ 0 with ``allow_zero``), else :class:`BackendError`."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not allow_zero)
+    ):
+        kind = "non-negative" if allow_zero else "positive"
+        raise BackendError(f"{name} must be a {kind} number of seconds, got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How qgnn retries idempotent cloud calls.
@@ -111,14 +125,7 @@ class RetryPolicy:
         ):
             raise BackendError(f"max_retries must be a non-negative integer, got {self.max_retries!r}")
         for name in ("backoff_s", "max_backoff_s", "settle_s"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or value < 0
-            ):
-                raise BackendError(f"{name} must be a non-negative number of seconds, got {value!r}")
+            check_seconds(name, getattr(self, name), allow_zero=True)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number ``attempt`` (0-based)."""

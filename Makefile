@@ -8,7 +8,9 @@ EXTRAS := dev,cloud,pennylane,dask,chem
 
 .PHONY: install test demo lint bench clean
 
+# An existing .venv is reused only after this import check re-validates it.
 install: $(STAMP)
+	$(BIN)/python -c "import qgnn, torch, pulser, emu_sv, emu_mps, torch_geometric, pasqal_cloud, distributed, rdkit"
 
 # torch is installed first and pinned: a bare `torch` requirement would pull a
 # multi-GB CUDA build; torch==2.13.0 resolves to the CPU wheel on local disk.
@@ -18,7 +20,6 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
-	$(BIN)/python -c "import qgnn, torch, pulser, emu_sv, emu_mps, torch_geometric, pasqal_cloud, distributed, rdkit"
 	touch $(STAMP)
 
 lint: install

@@ -29,7 +29,7 @@ from qgnn.nn import (
     fit_evaluate_gnn,
     plot_learning_curves,
 )
-from qgnn.nn.canonical import canonical_form, canonical_relabel, orbit_average
+from qgnn.data.canonical import canonical_form, canonical_relabel, orbit_average
 
 torch.set_num_threads(1)
 

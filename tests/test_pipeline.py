@@ -109,13 +109,15 @@ def test_node_feature_maps_follow_node_order(pipeline: FeaturePipeline) -> None:
 
 _KILLABLE_RUN = """
 import sys, networkx as nx
+from qgnn.backends import EmuSV
 from qgnn.features import FeaturePipeline
 graphs = []
 for k in range(3, 11):
     g = nx.path_graph(k)
     g.graph["index"] = k
     graphs.append(g)
-FeaturePipeline(cache_dir=sys.argv[1], progress=False).run(graphs)
+# emu-sv (~0.1-0.3 s a graph here), one process: slow enough to be killed part-way
+FeaturePipeline(backend=EmuSV(), n_workers=1, cache_dir=sys.argv[1], progress=False).run(graphs)
 """
 
 
@@ -144,7 +146,7 @@ def test_killed_run_resumes_where_it_stopped(tmp_path) -> None:
         g = nx.path_graph(k)
         g.graph["index"] = k
         graphs.append(g)
-    pipeline = FeaturePipeline(cache_dir=cache, progress=False)
+    pipeline = FeaturePipeline(backend=EmuSV(), n_workers=1, cache_dir=cache, progress=False)
     results = pipeline.run(graphs)
     assert all(r.ok for r in results)
     assert pipeline.last_run_seconds["computed"] == 8 - done_before
@@ -227,7 +229,34 @@ def test_unreadable_cached_embedding_is_recomputed(pipeline: FeaturePipeline, tm
     graph = _graph(nx.path_graph(3), 0)
     pipeline.run([graph])
     store = BlobCache(tmp_path, "embeddings")
-    store.put(pipeline._embedding_key(graph), b"not a pickle")
+    (entry,) = (tmp_path / "embeddings").rglob("*.bin")
+    store.put(entry.stem, b"not a pickle")  # checksum valid, content unreadable
     with pytest.warns(CacheCorruptionWarning, match="unreadable"):
         (again,) = FeaturePipeline(cache_dir=tmp_path, backend=EmuSV(), progress=False).run([graph])
     assert again.ok
+
+
+def test_relabelled_graph_gets_the_same_features_and_shares_the_cache(pipeline: FeaturePipeline) -> None:
+    """Isomorphic graphs are embedded in one canonical order: identical registers, one computation."""
+    graph = nx.Graph([(0, 1), (1, 2), (2, 3), (3, 0), (3, 4), (4, 5), (1, 6)])
+    nx.set_node_attributes(graph, {n: {"label": n % 2} for n in graph})
+    graph.graph["index"] = 0
+    perm = {0: "a", 1: "f", 2: "c", 3: "e", 4: "b", 5: "g", 6: "d"}
+    relabelled = nx.relabel_nodes(graph, perm)
+    relabelled.graph["index"] = 1
+    (first,) = pipeline.run([graph])
+    (second,) = pipeline.run([relabelled])
+    assert pipeline.last_run_seconds["computed"] == 0  # the relabelled graph is the first one's cache entry
+    assert second.cached and second.index == 1
+    np.testing.assert_array_equal(first.measurement.probabilities, second.measurement.probabilities)
+    nodes = list(graph.nodes)
+    np.testing.assert_array_equal(
+        node_occupations(first, nodes), node_occupations(second, [perm[n] for n in nodes])
+    )
+    assert set(second.embedding.node_ids) == set(perm.values())  # named with the caller's nodes
+
+
+def test_failure_names_the_callers_nodes(pipeline: FeaturePipeline) -> None:
+    star = nx.relabel_nodes(nx.star_graph(6), {0: "hub", **{k: f"leaf{k}" for k in range(1, 7)}})
+    (result,) = pipeline.run([star])
+    assert not result.ok and "hub" in str(result.error)

@@ -14,7 +14,7 @@ import os
 import pickle
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import as_completed as futures_as_completed
 from dataclasses import dataclass
@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 import qgnn
 from qgnn.backends.base import Backend, Measurement, check_evaluation_times, check_shots
+from qgnn.data.canonical import canonical_form, canonical_relabel
 from qgnn.data.validation import graph_index
 from qgnn.errors import InvalidInputError, QgnnError, graph_label
 from qgnn.features.cache import BlobCache, CacheCorruptionWarning, stable_hash
@@ -70,9 +71,10 @@ class GraphResult:
 class _Task:
     position: int
     index: int
-    graph: nx.Graph
+    graph: nx.Graph  # in canonical node order when ``original`` is set
     embedding: Any
     config: _Config
+    original: nx.Graph | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,50 @@ def _embed(graph: nx.Graph, index: int, config: _Config) -> Any:
         )
 
 
+def _embed_task(task: _Task, config: _Config) -> Any:
+    """Embed a task's (canonical) graph; a failure is re-raised as the graph's own nodes name it."""
+    try:
+        return _embed(task.graph, task.index, config)
+    except QgnnError:
+        if task.original is None:
+            raise
+        _embed(task.original, task.index, config)  # the same proof, in the caller's node names
+        raise
+
+
+def _canonical(graph: nx.Graph) -> tuple[nx.Graph, dict[int, Hashable]]:
+    """The graph in canonical node order (labels respected) and canonical → original node names.
+
+    Graphs the embedding will reject (directed, multigraph, self-loops, empty)
+    are returned as they are, so their errors name the caller's nodes.
+    """
+    if (
+        graph.is_directed()
+        or graph.is_multigraph()
+        or graph.number_of_nodes() == 0
+        or nx.number_of_selfloops(graph)
+    ):
+        return graph, {}
+    canonical, mapping = canonical_relabel(graph, canonical_form(graph))
+    return canonical, {k: v for v, k in mapping.items()}
+
+
+def _named(embedding: Any, names: dict[int, Hashable]) -> Any:
+    """An embedding of a canonical graph, renamed to the caller's nodes."""
+    if embedding is None or not names:
+        return embedding
+    quality = dataclasses.replace(
+        embedding.quality,
+        violated_pairs=tuple((names[a], names[b]) for a, b in embedding.quality.violated_pairs),
+    )
+    return dataclasses.replace(
+        embedding,
+        node_ids=tuple(names[n] for n in embedding.node_ids),
+        qubit_of={names[n]: q for n, q in embedding.qubit_of.items()},
+        quality=quality,
+    )
+
+
 def _sequence_key(sequence: pulser.Sequence, config: _Config) -> str:
     return stable_hash(
         {
@@ -134,7 +180,7 @@ def _work(task: _Task) -> _Outcome:
     embedding = task.embedding
     try:
         if embedding is None:
-            embedding = _embed(task.graph, task.index, config)
+            embedding = _embed_task(task, config)
         sequence = config.schedule.build(embedding.register, config.device)
         key = _sequence_key(sequence, config)
         (measurement,) = config.backend.run(
@@ -362,6 +408,7 @@ class FeaturePipeline:
         results: list[GraphResult | None] = [None] * len(graph_list)
         tasks: list[_Task] = []
         embedding_keys: dict[int, str] = {}
+        names: dict[int, dict[int, Hashable]] = {}
         for position, graph in enumerate(graph_list):
             if not isinstance(graph, nx.Graph):
                 results[position] = GraphResult(
@@ -372,6 +419,8 @@ class FeaturePipeline:
                 )
                 continue
             index = graph_index(graph, position)
+            original = graph
+            graph, names[position] = _canonical(graph)
             embedding = None
             if self._embeddings is not None:
                 embedding_keys[position] = self._embedding_key(graph)
@@ -381,10 +430,16 @@ class FeaturePipeline:
                 cached = self._cached_measurement(embedding, config)
                 if cached is not None:
                     results[position] = GraphResult(
-                        index, graph.number_of_nodes(), embedding, cached, cached=True
+                        index,
+                        graph.number_of_nodes(),
+                        _named(embedding, names[position]),
+                        cached,
+                        cached=True,
                     )
                     continue
-            tasks.append(_Task(position, index, graph, embedding, config))
+            tasks.append(
+                _Task(position, index, graph, embedding, config, original if names[position] else None)
+            )
         tasks.sort(key=lambda t: -t.graph.number_of_nodes())
         start = time.perf_counter()
         bar = tqdm(
@@ -403,7 +458,7 @@ class FeaturePipeline:
                 results[task.position] = GraphResult(
                     task.index,
                     task.graph.number_of_nodes(),
-                    outcome.embedding,
+                    _named(outcome.embedding, names[task.position]),
                     outcome.measurement,
                     None if outcome.measurement is not None else outcome.error,
                 )
@@ -473,7 +528,7 @@ class FeaturePipeline:
         built: list[tuple[_Task, Any, pulser.Sequence, str]] = []
         for task in tasks:
             try:
-                embedding = task.embedding or _embed(task.graph, task.index, config)
+                embedding = task.embedding or _embed_task(task, config)
                 sequence = config.schedule.build(embedding.register, config.device)
             except QgnnError as exc:
                 yield _Outcome(task.position, task.embedding, error=_describe(exc))

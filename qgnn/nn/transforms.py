@@ -17,7 +17,7 @@ of the :class:`~torch_geometric.data.Data`:
 
 With ``canonical=True`` (default) each graph is measured in its canonical node
 order and the moments ⟨n_i⟩, ⟨n_i n_j⟩ are averaged over the graph's
-automorphisms (:mod:`qgnn.nn.canonical`) before ``C`` is formed, so relabelling
+automorphisms (:mod:`qgnn.data.canonical`) before ``C`` is formed, so relabelling
 a graph's nodes permutes ``x_q``, ``pe_q`` and ``edge_attr_q`` accordingly and
 leaves ``hist_q`` unchanged, and equivalent nodes get equal features.
 """
@@ -36,6 +36,7 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
 from qgnn.data import from_pyg
+from qgnn.data.canonical import canonical_form, canonical_relabel, orbit_average
 from qgnn.data.convert import data_index
 from qgnn.errors import InvalidGraphError, InvalidInputError, QgnnError, format_failures, graph_label
 from qgnn.features import (
@@ -45,7 +46,6 @@ from qgnn.features import (
     node_correlations,
     node_occupations,
 )
-from qgnn.nn.canonical import canonical_form, canonical_relabel, orbit_average
 
 #: Number of per-node row statistics of ``C`` in each time block of ``pe_q``.
 ROW_STATISTICS = 5
@@ -148,7 +148,7 @@ class QuantumFeatures(BaseTransform):
             set it explicitly to batch graphs transformed one at a time.
         degeneracy_tol: eigenvalue gap below which eigenspaces merge (default 1e-6).
         canonical: send each graph to the pipeline in its canonical node order
-            (:mod:`qgnn.nn.canonical`), so that the features do not depend on
+            (:mod:`qgnn.data.canonical`), so that the features do not depend on
             how the nodes are numbered (default True). The embedding optimiser
             is not relabelling-equivariant: without this, relabelling a graph
             gives another register and other features.

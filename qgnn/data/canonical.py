@@ -1,9 +1,11 @@
 """Canonical node order and automorphisms of a small labelled graph.
 
 The embedding optimiser starts from node-order-dependent layouts, so two
-relabellings of one graph get different (equally valid) registers and hence
-different measurements. :class:`~qgnn.nn.QuantumFeatures` therefore sends
-every graph to the pipeline in canonical order, and averages the measured
+relabellings of one graph would get different (equally valid) registers and
+hence different measurements. The :class:`~qgnn.features.FeaturePipeline`
+therefore embeds every graph in its canonical order (isomorphic graphs get the
+same register and share cache entries), and
+:class:`~qgnn.nn.QuantumFeatures` also averages the measured
 moments over the graph's automorphisms (:func:`orbit_average`): a register
 breaks the graph's symmetry slightly, and averaging over the equivalent
 registers restores it, so that relabelling the input permutes ``x_q``/``pe_q``

@@ -14,6 +14,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
 from qgnn.data import load_dataset, to_pyg
+from qgnn.data.canonical import canonical_form, canonical_relabel, orbit_average
 from qgnn.errors import DatasetError, InvalidGraphError, InvalidInputError
 from qgnn.features import FeaturePipeline
 from qgnn.nn import (
@@ -29,7 +30,6 @@ from qgnn.nn import (
     fit_evaluate_gnn,
     plot_learning_curves,
 )
-from qgnn.data.canonical import canonical_form, canonical_relabel, orbit_average
 
 torch.set_num_threads(1)
 

@@ -28,8 +28,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -38,43 +37,15 @@ import pulser
 from pulser.devices import Device
 
 from qgnn.backends.base import Measurement, check_evaluation_times, check_shots
-from qgnn.backends.ledger import (
-    FAILED_STATUSES,
-    KNOWN_STATUSES,
-    RUNNING_STATUSES,
-    SUBMITTING,
-    JobLedger,
-    JobRecord,
-    PlannedJob,
-)
-from qgnn.backends.pasqal.credentials import (
-    resolve_auth_endpoint,
-    resolve_endpoint,
-    resolve_login,
-    resolve_project_id,
-)
-from qgnn.backends.pasqal.transport import (
-    CloudRequestError,
-    RetryPolicy,
-    call,
-    check_seconds,
-    classify,
-    client_class,
-    describe,
-    logger,
-)
-from qgnn.backends.pasqal.validation import PreparedSequence, prepare, split_shots
-from qgnn.errors import BackendError, require_extra
-
-QPU_DEVICES = frozenset({"FRESNEL", "FRESNEL_CAN1"})
-EMULATOR_DEVICES = frozenset({"EMU_MPS", "EMU_SV", "EMU_FREE", "EMU_FRESNEL"})
-DEVICE_TYPES = QPU_DEVICES | EMULATOR_DEVICES
-DEFAULT_SPEC_DEVICE = "FRESNEL"
-KNOWN_BATCH_STATUSES = frozenset({"PENDING", "RUNNING", "PAUSED", "DONE", "ERROR", "CANCELED", "TIMED_OUT"})
-REJECTED = "REJECTED"
-"""JobFailure status of a sequence refused by the local checks (nothing was sent)."""
-UNFINISHED = "UNFINISHED"
-"""JobFailure status of a sequence whose jobs had not finished when ``timeout_s`` ran out."""
+from qgnn.backends.ledger import JobLedger, JobRecord
+from qgnn.backends.pasqal.connection import connect, endpoint_key, sdk_endpoints
+from qgnn.backends.pasqal.devices import DEVICE_TYPES, QPU_DEVICES, fetch_device
+from qgnn.backends.pasqal.polling import poll_until, refresh_batch
+from qgnn.backends.pasqal.results import REJECTED, CloudJobError, JobFailure, outcome
+from qgnn.backends.pasqal.submission import Submitter
+from qgnn.backends.pasqal.transport import CloudRequestError, RetryPolicy, call, check_seconds
+from qgnn.backends.pasqal.validation import PreparedSequence, prepare
+from qgnn.errors import BackendError
 
 
 @cache
@@ -86,55 +57,6 @@ def _versions() -> str:
         except PackageNotFoundError:
             parts.append(f"{dist}==unknown")
     return "; ".join(parts)
-
-
-@dataclass(frozen=True)
-class JobFailure:
-    """Why one sequence has no result.
-
-    Args:
-        position: index of the sequence in the call.
-        label: how messages name it (e.g. ``"graph 17"``).
-        seq_hash: its hash (``None`` when rejected before hashing).
-        status: ``REJECTED`` (local checks; nothing sent), ``ERROR``,
-            ``CANCELED``, ``TIMED_OUT`` (server), ``UNFINISHED`` (timeout),
-            ``SUBMITTING`` (batch creation outcome unknown) or ``UNREADABLE``.
-        message: the reason, with the server's message when there is one.
-        job_ids: the cloud jobs involved.
-        batch_ids: their batches.
-    """
-
-    position: int
-    label: str
-    seq_hash: str | None
-    status: str
-    message: str
-    job_ids: tuple[str, ...] = ()
-    batch_ids: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        return f"{self.label}: {self.status}: {self.message}"
-
-
-class CloudJobError(BackendError):
-    """Some sequences of a cloud run have no result; the others are in :attr:`outcomes`.
-
-    Args:
-        message: the summary (one line per failed sequence).
-        outcomes: a :class:`Measurement` or :class:`JobFailure` per sequence, in order.
-    """
-
-    def __init__(self, message: str, outcomes: Sequence[Measurement | JobFailure] = ()) -> None:
-        super().__init__(message)
-        self.outcomes = list(outcomes)
-
-    @property
-    def failures(self) -> list[JobFailure]:
-        """The failed sequences."""
-        return [o for o in self.outcomes if isinstance(o, JobFailure)]
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (str(self), self.outcomes))
 
 
 class PasqalCloud:
@@ -272,74 +194,27 @@ class PasqalCloud:
             "spec_device": self.spec_device,
             "mimic_qpu": self.mimic_qpu,
             "shots": self.shots,
-            "endpoint": self._endpoint_key(),
+            "endpoint": endpoint_key(self.endpoints),
         }
-
-    def _endpoint_key(self) -> str:
-        """The core API URL as given or configured (``"default"``: Pasqal's), without importing the SDK."""
-        core = getattr(self.endpoints, "core", None)
-        if isinstance(core, str):
-            return core.rstrip("/")
-        url = resolve_endpoint(self.endpoints if isinstance(self.endpoints, str) else None)
-        return url.rstrip("/") if url else "default"
 
     @property
     def endpoint_url(self) -> str:
         """The core API URL requests go to."""
-        from pasqal_cloud.endpoints import Endpoints
-
-        return self._endpoints(Endpoints).core
-
-    def _endpoints(self, endpoints_cls: Any) -> Any:
-        if isinstance(self.endpoints, endpoints_cls):
-            return self.endpoints
-        url = resolve_endpoint(self.endpoints if isinstance(self.endpoints, str) else None)
-        if self.endpoints is not None and not isinstance(self.endpoints, str):
-            raise BackendError(
-                f"endpoints must be a URL or pasqal_cloud Endpoints, got {type(self.endpoints).__name__}"
-            )
-        return endpoints_cls(core=url.rstrip("/"), account=url.rstrip("/")) if url else endpoints_cls()
+        return str(sdk_endpoints(self.endpoints).core)
 
     # ------------------------------------------------------------------ connection
 
     def _client(self) -> Any:
         """The SDK's ``PasqalCloudClient`` (logs in on first use)."""
         if self._connection is None:
-            require_extra("pasqal_cloud", "cloud")
-            from pasqal_cloud import PasqalCloudConnection
-            from pasqal_cloud.endpoints import (
-                AUDIENCE,
-                AUTH0_TOKEN_PROVIDER_GRANT_TYPE,
-                PUBLIC_CLIENT_ID,
-                REALM,
-                Endpoints,
-                TokenProviderConf,
-            )
-
-            try:
-                login = resolve_login(self.token_provider)
-            except BackendError as exc:
-                if self._token_provider_dropped:
-                    raise BackendError(f"{exc} (token providers are not pickled with the backend)") from None
-                raise
-            kwargs: dict[str, Any] = {
-                "project_id": resolve_project_id(self.project_id),
-                "endpoints": self._endpoints(Endpoints),
-                "client_class": client_class(self.http_timeout_s),
-            }
-            auth_url = resolve_auth_endpoint(self.auth_endpoint)
-            if auth_url and login.token_provider is None:
-                kwargs["auth_config"] = TokenProviderConf(
-                    token_endpoint=auth_url,
-                    public_client_id=PUBLIC_CLIENT_ID,
-                    audience=AUDIENCE,
-                    realm=REALM,
-                    grant_type=AUTH0_TOKEN_PROVIDER_GRANT_TYPE,
-                )
-            self._connection = call(
-                "log in to the Pasqal cloud",
-                lambda: PasqalCloudConnection(**login.sdk_kwargs(), **kwargs),
-                self.retry,
+            self._connection = connect(
+                project_id=self.project_id,
+                endpoints=self.endpoints,
+                token_provider=self.token_provider,
+                auth_endpoint=self.auth_endpoint,
+                http_timeout_s=self.http_timeout_s,
+                retry=self.retry,
+                token_provider_dropped=self._token_provider_dropped,
             )
         return self._connection.cloud_client
 
@@ -352,31 +227,7 @@ class PasqalCloud:
             BackendError: the specs cannot be fetched or read.
         """
         if self._device is None:
-            from pulser.json.abstract_repr.deserializer import deserialize_device
-
-            client = self._client()
-            specs = call("fetch the device specs", client.get_device_specs_dict, self.retry)
-            if not isinstance(specs, Mapping):
-                raise CloudRequestError(
-                    "fetch the device specs: the reply is not a mapping of device specs", "malformed"
-                )
-            key = self.spec_device or (self.device if self.device in specs else DEFAULT_SPEC_DEVICE)
-            if key not in specs:
-                raise BackendError(
-                    f"the Pasqal cloud lists no specs for {key!r} (it lists {sorted(specs)}); "
-                    "pass spec_device= one of those"
-                )
-            try:
-                device = deserialize_device(specs[key])
-            except Exception as exc:
-                raise CloudRequestError(
-                    f"the {key} specs sent by the Pasqal cloud are unreadable ({exc})", "malformed"
-                ) from None
-            if not isinstance(device, Device):
-                raise BackendError(
-                    f"the {key} specs describe a virtual device; a cloud run needs a real Device"
-                )
-            self._device = device
+            self._device = fetch_device(self._client(), self.device, self.spec_device, self.retry)
         return self._device
 
     def validate(self, sequence: pulser.Sequence, *, label: str = "sequence") -> pulser.Sequence:
@@ -491,7 +342,9 @@ class PasqalCloud:
             )
         valid = [p for p in prepared if isinstance(p, PreparedSequence)]
         if valid:
-            self._ensure_submitted(valid, n_shots, device, force=force, retry_failed=retry_failed)
+            self._submitter().ensure_submitted(
+                valid, n_shots, device.max_runs, force=force, retry_failed=retry_failed
+            )
         return prepared
 
     def _run(
@@ -516,8 +369,17 @@ class PasqalCloud:
             sequences, shots=n_shots, labels=labels, force=force, retry_failed=retry_failed, strict=strict
         )
         hashes = {p.seq_hash for p in prepared if isinstance(p, PreparedSequence)}
+
+        def pending() -> set[str]:
+            return {
+                r.batch_id
+                for seq_hash in hashes
+                for r in self.ledger.jobs(seq_hash=seq_hash, device=self.device, unfinished=True)
+                if r.shots == n_shots and r.job_id is not None and r.batch_id is not None
+            }
+
         try:
-            self._poll(hashes, n_shots, time.monotonic() + self.timeout_s)
+            self._follow(pending, self.timeout_s)
         except CloudRequestError as exc:
             raise CloudRequestError(
                 f"{exc}. The submitted jobs are recorded in the job ledger {self.ledger.path}: rerun "
@@ -529,6 +391,21 @@ class PasqalCloud:
             p if isinstance(p, JobFailure) else self._outcome(i, p, n_shots, labels)
             for i, p in enumerate(prepared)
         ]
+
+    def _outcome(
+        self, position: int, p: PreparedSequence, shots: int, labels: Sequence[str] | None
+    ) -> Measurement | JobFailure:
+        rows = [r for r in self.ledger.jobs(seq_hash=p.seq_hash, device=self.device) if r.shots == shots]
+        return outcome(
+            position,
+            str(labels[position]) if labels is not None else f"sequence {position}",
+            p.seq_hash,
+            p.qubit_ids,
+            rows,
+            backend=self.name,
+            backend_version=_versions(),
+            timeout_s=self.timeout_s,
+        )
 
     def _inputs(self, sequences: Any, labels: Sequence[str] | None) -> tuple[list[Any], list[str]]:
         if isinstance(sequences, pulser.Sequence) or not isinstance(sequences, Iterable):
@@ -547,333 +424,22 @@ class PasqalCloud:
         checked = check_shots(shots)
         return self.shots if checked is None else checked
 
-    # ------------------------------------------------------------------ submission
+    # ------------------------------------------------------------------ submission and polling
 
-    def _ensure_submitted(
-        self, valid: list[PreparedSequence], shots: int, device: Device, *, force: bool, retry_failed: bool
-    ) -> None:
-        self._reconcile_pending()
-        runs = split_shots(shots, device.max_runs)
-        unique = {p.seq_hash: p for p in valid}
-        endpoint = self.endpoint_url
-        submission_ids: list[str] = []
-        with self.ledger.transaction() as tx:
-            planned: list[PlannedJob] = []
-            for seq_hash, p in unique.items():
-                tx.record_sequence(seq_hash, p.abstract_repr, p.qubit_ids)
-                active = tx.active_jobs(seq_hash, self.device, shots)
-                if force or not active:
-                    tx.supersede(r.row_id for r in active)
-                    planned.extend(PlannedJob(seq_hash, shots, k, n) for k, n in enumerate(runs))
-                elif retry_failed:
-                    failed = [r for r in active if r.failed]
-                    tx.supersede(r.row_id for r in failed)
-                    planned.extend(PlannedJob(seq_hash, shots, r.part, r.runs) for r in failed)
-            size = self.max_jobs_per_batch or max(len(planned), 1)
-            for start in range(0, len(planned), size):
-                submission_ids.append(tx.add_submission(self.device, endpoint, planned[start : start + size]))
-        for submission_id in submission_ids:
-            self._send(submission_id)
-
-    def _backend_configuration(self) -> str | None:
-        from pasqal_cloud import RemoteEmuFreeBackend, RemoteMPSBackend, RemoteSVBackend
-
-        backend = {
-            "EMU_MPS": RemoteMPSBackend,
-            "EMU_SV": RemoteSVBackend,
-            "EMU_FREE": RemoteEmuFreeBackend,
-        }.get(self.device)
-        return None if backend is None else str(backend.default_config.to_abstract_repr())
-
-    def _send(self, submission_id: str) -> None:
-        """Create the batch of a recorded intent, never twice.
-
-        A failure the server provably did not act on (no connection, 425/429/503)
-        is retried after a backoff. Any other unclear answer (reset or timeout
-        after sending, 5xx, malformed reply) is settled by looking the batch up
-        by its tag for up to ``retry.settle_s`` before sending it again; a 4xx
-        rejection deletes the intent (nothing was created).
-        """
-        from pasqal_cloud.device import DeviceTypeName
-
-        client = self._client()
-        rows = self.ledger.submission_jobs(submission_id)
-        jobs = [{"runs": r.runs, "serialized_sequence": self.ledger.sequence(r.seq_hash)[0]} for r in rows]
-        what = f"create a batch of {len(rows)} jobs on {self.device}"
-        failure = None
-        unclear = False
-        for attempt in range(self.retry.max_retries + 1):
-            try:
-                batch = client.create_batch(
-                    serialized_sequence=None,
-                    jobs=jobs,
-                    device_type=DeviceTypeName(self.device),
-                    backend_configuration=self._backend_configuration(),
-                    open=False,
-                    tags=[submission_id],
-                )
-            except (KeyboardInterrupt, SystemExit, GeneratorExit):
-                raise
-            except BaseException as exc:  # the SDK's errors derive from BaseException
-                failure = classify(exc)
-                if failure is None:
-                    raise
-                if failure.kind in ("rejected", "auth"):
-                    self.ledger.forget_submission(submission_id)
-                    raise CloudRequestError(
-                        describe(what, failure, attempt + 1), failure.kind, failure.status
-                    ) from exc
-                if failure.processed is not False:
-                    unclear = True
-                    logger.warning(
-                        "%s: no clear answer (%s); looking the batch up by its tag %s",
-                        what,
-                        failure.detail,
-                        submission_id,
-                    )
-                    found = self._settle(submission_id, what, exc)
-                    if found is not None:
-                        self._record_batch(submission_id, rows, found)
-                        return
-                if attempt < self.retry.max_retries:
-                    time.sleep(self.retry.delay(attempt, failure.retry_after))
-                continue
-            if unclear:  # an earlier attempt may have landed late: keep the oldest batch, cancel the rest
-                batch = self._find_by_tag(submission_id) or batch
-            self._record_batch(submission_id, rows, batch)
-            return
-        self.ledger.forget_submission(submission_id)
-        assert failure is not None
-        raise CloudRequestError(
-            describe(what, failure, self.retry.max_retries + 1) + " (no batch was created)",
-            failure.kind,
-            failure.status,
+    def _submitter(self) -> Submitter:
+        return Submitter(
+            self._client, self.ledger, self.device, self.endpoint_url, self.retry, self.max_jobs_per_batch
         )
 
-    def _settle(self, tag: str, what: str, cause: BaseException) -> Any:
-        """Look for the batch tagged ``tag`` for up to ``retry.settle_s``; ``None`` if it never appears."""
-        deadline = time.monotonic() + self.retry.settle_s
-        wait = self.retry.backoff_s
-        while True:
-            try:
-                found = self._find_by_tag(tag)
-            except CloudRequestError as lookup:
-                raise CloudRequestError(
-                    f"{what}: the answer was lost and the batch could not be looked up ({lookup}); the "
-                    f"submission stays recorded as {tag}: rerun to settle it by its tag",
-                    lookup.kind,
-                    lookup.status,
-                ) from cause
-            remaining = deadline - time.monotonic()
-            if found is not None or remaining <= 0:
-                return found
-            time.sleep(min(wait, remaining))
-            wait = min(wait * 2, self.retry.max_backoff_s)
+    def _follow(self, pending: Callable[[], set[str]], timeout_s: float) -> None:
+        """Refresh the ``pending()`` batches until none is left or ``timeout_s`` passes (at least once)."""
 
-    def _find_by_tag(self, tag: str) -> Any:
-        """The oldest batch carrying ``tag`` (others, duplicates, are cancelled), or ``None``."""
-        from pasqal_cloud.utils.filters import BatchFilters
+        def done() -> bool:
+            for batch_id in sorted(pending()):
+                refresh_batch(self._client(), self.ledger, batch_id, self.retry)
+            return not pending()
 
-        client = self._client()
-        page = call(
-            f"look up the batch tagged {tag}",
-            lambda: client.get_batches(filters=BatchFilters(tag=tag)),
-            self.retry,
-        )
-        batches = sorted((b for b in page.results if tag in (b.tags or [])), key=lambda b: str(b.created_at))
-        for duplicate in batches[1:]:
-            logger.warning(
-                "batch %s duplicates batch %s (same tag %s): cancelling it", duplicate.id, batches[0].id, tag
-            )
-            call(
-                f"cancel duplicate batch {duplicate.id}",
-                functools.partial(client.cancel_batch, duplicate.id),
-                self.retry,
-            )
-        return batches[0] if batches else None
-
-    def _record_batch(self, submission_id: str, rows: list[JobRecord], batch: Any) -> None:
-        jobs = call(f"list the jobs of batch {batch.id}", lambda: list(batch.ordered_jobs), self.retry)
-        if len(jobs) != len(rows) or any(j.runs != r.runs for j, r in zip(jobs, rows, strict=False)):
-            self.ledger.mark_submitted(submission_id, batch.id, [])
-            raise BackendError(
-                f"batch {batch.id} holds {len(jobs)} jobs with runs {[j.runs for j in jobs]}, but qgnn sent "
-                f"{len(rows)} with runs {[r.runs for r in rows]}; cancel it "
-                f"(`qgnn cloud cancel --batch {batch.id}`)"
-                " and rerun with force=True"
-            )
-        self.ledger.mark_submitted(
-            submission_id,
-            batch.id,
-            [(r.row_id, j.id, str(j.status)) for r, j in zip(rows, jobs, strict=True)],
-        )
-        logger.info(
-            "batch %s created on %s with %d jobs (tag %s)", batch.id, self.device, len(jobs), submission_id
-        )
-
-    def _reconcile_pending(self) -> None:
-        """Settle intents left by a killed process: adopt the batch found by tag, or send it now."""
-        endpoint = self.endpoint_url
-        for sub in self.ledger.submissions(device=self.device, pending_only=True):
-            if sub.owner_alive():
-                continue
-            if sub.endpoint != endpoint:
-                logger.warning(
-                    "submission %s was recorded for %s, not %s: skipped",
-                    sub.submission_id,
-                    sub.endpoint,
-                    endpoint,
-                )
-                continue
-            rows = self.ledger.submission_jobs(sub.submission_id)
-            found = self._find_by_tag(sub.submission_id)
-            if found is not None:
-                logger.info("adopting batch %s of interrupted submission %s", found.id, sub.submission_id)
-                self._record_batch(sub.submission_id, rows, found)
-            elif rows:
-                logger.info(
-                    "interrupted submission %s never reached the cloud: sending it", sub.submission_id
-                )
-                self._send(sub.submission_id)
-            else:
-                self.ledger.forget_submission(sub.submission_id)
-
-    # ------------------------------------------------------------------ polling
-
-    def _pending_batches(self, hashes: set[str], shots: int) -> set[str]:
-        out = set()
-        for seq_hash in hashes:
-            for r in self.ledger.jobs(seq_hash=seq_hash, device=self.device, unfinished=True):
-                if r.shots == shots and r.job_id is not None and r.batch_id is not None:
-                    out.add(r.batch_id)
-        return out
-
-    def _poll(self, hashes: set[str], shots: int, deadline: float) -> None:
-        """Refresh the batches of ``hashes`` until their jobs finish or ``deadline`` (monotonic s) passes."""
-        interval = self.poll_interval_s
-        while True:
-            batches = self._pending_batches(hashes, shots)
-            for batch_id in sorted(batches):
-                self._refresh_batch(batch_id)
-            if not batches or not self._pending_batches(hashes, shots):
-                return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            time.sleep(min(interval, remaining))
-            interval = min(interval * 1.5, 30.0)
-
-    def _refresh_batch(self, batch_id: str) -> None:
-        """Record the statuses of a batch's jobs and the results of those that are done."""
-        client = self._client()
-
-        def fetch() -> tuple[str, list[Any]]:
-            batch = client.get_batch(batch_id)
-            return str(batch.status), list(batch.ordered_jobs)
-
-        batch_status, jobs = call(f"poll batch {batch_id}", fetch, self.retry)
-        if batch_status not in KNOWN_BATCH_STATUSES:
-            raise CloudRequestError(
-                f"batch {batch_id} reports status {batch_status!r}, which qgnn does not know "
-                f"(known: {sorted(KNOWN_BATCH_STATUSES)}); its jobs stay in the ledger {self.ledger.path}",
-                "malformed",
-            )
-        by_id = {str(j.id): j for j in jobs}
-        updates: list[tuple[str, str, str | None, dict[str, int] | None]] = []
-        unknown: list[str] = []
-        try:  # results fetched before a failure are recorded all the same
-            for record in self.ledger.jobs(batch_id=batch_id, include_superseded=True):
-                if record.job_id is None or record.has_results or record.failed:
-                    continue
-                job = by_id.get(record.job_id)
-                if job is None:
-                    unknown.append(f"job {record.job_id} is missing from the listing of batch {batch_id}")
-                    continue
-                status = str(job.status)
-                if status not in KNOWN_STATUSES or status == SUBMITTING:
-                    unknown.append(f"job {record.job_id} reports status {status!r}, which qgnn does not know")
-                    continue
-                message = "; ".join(str(e) for e in job.errors) if job.errors else None
-                if status in RUNNING_STATUSES and batch_status in FAILED_STATUSES:
-                    status, message = (
-                        batch_status,
-                        message or f"batch {batch_id} ended {batch_status} before the job ran",
-                    )
-                counts = None
-                if status == "DONE":
-                    counts, problem = self._job_counts(job, self.ledger.sequence(record.seq_hash)[1])
-                    message = problem or message
-                updates.append((record.job_id, status, message, counts))
-        finally:
-            self.ledger.update_jobs(updates)
-        if unknown:
-            raise CloudRequestError(
-                "; ".join(unknown) + f" (known statuses: {sorted(KNOWN_STATUSES - {SUBMITTING})}); "
-                f"the jobs stay in the ledger {self.ledger.path}",
-                "malformed",
-            )
-
-    def _job_counts(self, job: Any, qubit_ids: tuple[str, ...]) -> tuple[dict[str, int] | None, str | None]:
-        """``(counts, None)``, ``(None, None)`` when not available yet, or ``(None, problem)``."""
-        result = call(f"fetch the results of job {job.id}", lambda: job.full_result, self.retry)
-        if result is None:
-            return None, None
-        try:
-            counter, order = _read_counter(result, qubit_ids)
-            counts = _check_counts(counter, qubit_ids, order)
-        except (BackendError, ValueError, TypeError, KeyError, RuntimeError) as exc:
-            return None, f"the results of job {job.id} are unreadable ({exc})"
-        return counts, None
-
-    # ------------------------------------------------------------------ outcomes
-
-    def _outcome(
-        self, position: int, p: PreparedSequence, shots: int, labels: Sequence[str] | None
-    ) -> Measurement | JobFailure:
-        label = str(labels[position]) if labels is not None else f"sequence {position}"
-        rows = self.ledger.jobs(seq_hash=p.seq_hash, device=self.device)
-        rows = [r for r in rows if r.shots == shots]
-        job_ids = tuple(r.job_id for r in rows if r.job_id)
-        batch_ids = tuple(sorted({r.batch_id for r in rows if r.batch_id}))
-        if rows and all(r.has_results for r in rows):
-            merged: dict[str, int] = {}
-            for r in rows:
-                for bits, n in (r.counts or {}).items():
-                    merged[bits] = merged.get(bits, 0) + n
-            return Measurement.from_counts(
-                p.qubit_ids,
-                (1.0,),
-                [merged],
-                backend=self.name,
-                backend_version=_versions(),
-                settings={"device": self.device, "shots": shots, "job_ids": list(job_ids)},
-            )
-        failed = [r for r in rows if r.failed]
-        if failed:
-            status = failed[0].status
-            message = "; ".join(
-                f"job {r.job_id} {r.status}: {r.message or 'no message from the server'}" for r in failed
-            )
-        elif any(r.status == SUBMITTING for r in rows):
-            status = SUBMITTING
-            message = (
-                "the batch creation has no recorded answer (another process may be sending it); "
-                "rerun to reconcile it by its tag"
-            )
-        elif any(r.status in RUNNING_STATUSES for r in rows):
-            status = UNFINISHED
-            waiting = ", ".join(f"{r.job_id} {r.status}" for r in rows if r.status in RUNNING_STATUSES)
-            message = (
-                f"jobs not finished after timeout_s={self.timeout_s:g} s ({waiting}); rerun to collect them"
-            )
-        elif rows:
-            status = "UNREADABLE"
-            message = "; ".join(
-                r.message or f"job {r.job_id}: results not available yet" for r in rows if not r.has_results
-            )
-        else:
-            status, message = "MISSING", "no job is recorded for this sequence"
-        return JobFailure(position, label, p.seq_hash, status, message, job_ids, batch_ids)
+        poll_until(done, time.monotonic() + timeout_s, self.poll_interval_s)
 
     # ------------------------------------------------------------------ ledger operations (CLI)
 
@@ -889,22 +455,16 @@ class PasqalCloud:
             The ledger's jobs of this device (or batch) after the refresh.
         """
         check_seconds("timeout_s", timeout_s, allow_zero=True)
-        self._reconcile_pending()
-        deadline = time.monotonic() + timeout_s
-        interval = self.poll_interval_s
-        while True:
-            pending = {
+        self._submitter().reconcile_pending()
+
+        def pending() -> set[str]:
+            return {
                 r.batch_id
                 for r in self.ledger.jobs(device=self.device, batch_id=batch_id, unfinished=True)
                 if r.batch_id is not None and r.job_id is not None
             }
-            for b in sorted(pending):
-                self._refresh_batch(b)
-            remaining = deadline - time.monotonic()
-            if not pending or remaining <= 0:
-                break
-            time.sleep(min(interval, remaining))
-            interval = min(interval * 1.5, 30.0)
+
+        self._follow(pending, timeout_s)
         return self.ledger.jobs(device=self.device, batch_id=batch_id)
 
     def cancel(self, batch_id: str | None = None) -> list[str]:
@@ -926,43 +486,8 @@ class PasqalCloud:
             )
         for b in targets:
             call(f"cancel batch {b}", functools.partial(client.cancel_batch, b), self.retry)
-            self._refresh_batch(b)
+            refresh_batch(client, self.ledger, b, self.retry)
         return targets
-
-
-def _read_counter(result: Mapping[str, Any], qubit_ids: tuple[str, ...]) -> tuple[Any, tuple[str, ...]]:
-    """The bitstring counter of a job result and the atom order of its bitstrings."""
-    counter = result.get("counter")
-    if counter is not None:
-        return counter, qubit_ids
-    serialised = result.get("serialised_results")
-    if not serialised:
-        raise BackendError("neither 'counter' nor 'serialised_results' is present")
-    from pulser.backend.results import Results
-
-    results = Results.from_abstract_repr(serialised)
-    return results.final_bitstrings, tuple(str(q) for q in results.atom_order)
-
-
-def _check_counts(counter: Any, qubit_ids: tuple[str, ...], order: tuple[str, ...]) -> dict[str, int]:
-    """Validate a counter and reorder its bitstrings into ``qubit_ids`` order."""
-    if not isinstance(counter, Mapping):
-        raise BackendError(f"the counter is a {type(counter).__name__}, not a mapping")
-    if sorted(order) != sorted(qubit_ids):
-        raise BackendError(f"the results are for atoms {list(order)}, the register has {list(qubit_ids)}")
-    perm = [order.index(q) for q in qubit_ids]
-    n = len(qubit_ids)
-    counts: dict[str, int] = {}
-    for bits, value in counter.items():
-        if not isinstance(bits, str) or len(bits) != n or set(bits) - {"0", "1"}:
-            raise BackendError(f"{bits!r} is not a bitstring of {n} atoms")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise BackendError(f"count {value!r} for {bits} is not a non-negative integer")
-        key = "".join(bits[k] for k in perm)
-        counts[key] = counts.get(key, 0) + value
-    if sum(counts.values()) <= 0:
-        raise BackendError("the counter holds no shot")
-    return counts
 
 
 def backend_from_spec(spec: str, **kwargs: Any) -> PasqalCloud:

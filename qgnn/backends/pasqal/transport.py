@@ -324,14 +324,26 @@ def describe(what: str, failure: Failure, attempts: int) -> str:
 
 
 def call(
-    what: str, fn: Callable[[], T], policy: RetryPolicy, sleep: Callable[[float], None] = time.sleep
+    what: str,
+    fn: Callable[[], T],
+    policy: RetryPolicy,
+    *,
+    recover: Callable[[Failure, BaseException], T | None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run an idempotent SDK call, retrying transient failures and malformed replies with backoff.
+    """Run an SDK call, retrying transient failures and malformed replies with backoff.
+
+    This is qgnn's only retry loop. An idempotent call needs no ``recover``. A
+    call that must not be repeated blindly (a batch creation) passes
+    ``recover``: it runs after every retryable failure, before the backoff, and
+    returns what the lost call produced when it can find it (the call is then
+    not repeated), or ``None`` to retry.
 
     Args:
         what: what the call does, for messages ("fetch batch 1234").
         fn: the call (no arguments).
         policy: the retry policy.
+        recover: see above; what it raises propagates unchanged.
         sleep: the sleep function (seconds).
 
     Raises:
@@ -347,19 +359,22 @@ def call(
             failure = classify(exc)
             if failure is None:
                 raise
-            if failure.kind in ("transient", "malformed") and attempt < policy.max_retries:
-                wait = policy.delay(attempt, failure.retry_after)
-                logger.info(
-                    "%s failed (%s); retry %d/%d in %.2f s",
-                    what,
-                    failure.detail,
-                    attempt + 1,
-                    policy.max_retries,
-                    wait,
-                )
-                sleep(wait)
-                attempt += 1
-                continue
-            raise CloudRequestError(
-                describe(what, failure, attempt + 1), failure.kind, failure.status
-            ) from exc
+            retryable = failure.kind in ("transient", "malformed")
+            found = recover(failure, exc) if retryable and recover is not None else None
+            if found is not None:
+                return found
+            if not retryable or attempt >= policy.max_retries:
+                raise CloudRequestError(
+                    describe(what, failure, attempt + 1), failure.kind, failure.status
+                ) from exc
+            wait = policy.delay(attempt, failure.retry_after)
+            logger.info(
+                "%s failed (%s); retry %d/%d in %.2f s",
+                what,
+                failure.detail,
+                attempt + 1,
+                policy.max_retries,
+                wait,
+            )
+            sleep(wait)
+            attempt += 1

@@ -444,3 +444,184 @@ def test_cli_table(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monke
     rows = {line.split()[0]: line for line in _cli_output(capsys).splitlines()[2:]}
     assert "needs the chem extra" in rows["ESOL"] and "qgnn[chem]" in rows["ESOL"]
     assert rows["NCI1"].split()[2] == "4110"
+
+
+# --- your own dataset: a TU-format folder ---------------------------------------------------------
+
+# Three graphs: a labelled triangle (class 1), an edge listed twice and one way only (class -1), a path.
+TOY = {
+    "TOY_A.txt": "1, 2\n2, 1\n2, 3\n3, 2\n1, 3\n3, 1\n4, 5\n4, 5\n6, 7\n7, 8\n",
+    "TOY_graph_indicator.txt": "1\n1\n1\n2\n2\n3\n3\n3\n",
+    "TOY_graph_labels.txt": "1\n-1\n1\n",
+    "TOY_node_labels.txt": "0\n1\n0\n2\n2\n0\n0\n1\n",
+    "TOY_edge_labels.txt": "0\n0\n1\n1\n0\n0\n2\n2\n1\n1\n",
+    "README.txt": "Node labels:\n\n  0  C\n  1  N\n  2  O\n\nEdge labels:\n\n  0  single\n  1  double\n",
+}
+
+
+def _write_toy(folder: Path, changes: dict[str, str | None] | None = None) -> Path:
+    """Write TOY into ``folder``; ``changes`` maps a file name to new text, or to None to leave it out."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for file, text in {**TOY, **(changes or {})}.items():
+        if text is not None:
+            (folder / file).write_text(text)
+    return folder
+
+
+def test_folder_dataset_is_read_like_a_shipped_one(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = _write_toy(tmp_path / "toy")
+    with caplog.at_level("INFO", logger="qgnn.data"):
+        toy = load_dataset(folder)
+    assert (toy.name, len(toy), toy.classes, toy.y.tolist()) == ("TOY", 3, (-1, 1), [1, 0, 1])
+    triangle, pair, path = list(toy)
+    assert sorted(triangle.edges) == [(0, 1), (0, 2), (1, 2)] and list(pair.edges) == [(0, 1)]
+    assert sorted(path.edges) == [(0, 1), (1, 2)]  # each edge listed one way only
+    assert [triangle.nodes[v]["element"] for v in triangle] == ["C", "N", "C"]
+    assert triangle.edges[1, 2]["bond"] == "double" and pair.edges[0, 1]["label"] == 2
+    assert toy.edge_label_names == {0: "single", 1: "double"} and toy.num_edge_labels == 3
+    vocabulary = {"num_node_labels": 3, "num_edge_labels": 3}
+    assert pair.graph == {"y": 0, "y_original": -1, "index": 1, "dataset": "TOY", **vocabulary}
+    digests = {name: hashlib.sha256(text.encode()).hexdigest() for name, text in TOY.items()}
+    listing = "".join(f"{digests[name]}  {name}\n" for name in sorted(digests))
+    assert toy.checksums == digests and toy.source == folder.resolve()
+    assert toy.sha256 == hashlib.sha256(listing.encode()).hexdigest()
+    assert toy.sha256 in caplog.text and "TOY: read 3 graphs" in caplog.text
+    assert load_dataset(str(folder), max_nodes=2).indices.tolist() == [1]  # a path as a string works too
+    assert dataset_summary(folder)["class_counts"] == {-1: 1, 1: 2}
+    pyg_layout = _write_toy(tmp_path / "TOY" / "raw")  # torch_geometric's TUDataset layout
+    assert load_dataset(tmp_path / "TOY").sha256 == toy.sha256
+    # edits are seen: the cache is keyed on file stats
+    (folder / "TOY_graph_labels.txt").write_text("1\n1\n1\n")
+    changed = load_dataset(folder)
+    assert changed.classes == (1,) and changed.sha256 != toy.sha256 and pyg_layout.is_dir()
+
+
+def test_shipped_dataset_reports_what_it_read() -> None:
+    mutag = load_dataset("MUTAG", max_nodes=12)
+    sums = dict(line.split()[::-1] for line in (DATASETS / "SHA256SUMS").read_text().splitlines())
+    files = [f"MUTAG_{part}.txt" for part in ("A", "edge_labels", "graph_indicator", "graph_labels")]
+    expected = {f: sums[f"./MUTAG/{f}"] for f in [*files, "MUTAG_node_labels.txt", "README.txt"]}
+    assert mutag.checksums == expected and mutag.source == DATASETS.resolve() / "MUTAG"
+    assert len(mutag.sha256) == 64 and mutag.sha256 == load_dataset("MUTAG").sha256
+
+
+# (part of the file name "TOY_<part>.txt", its new text or None, the message expected)
+FOLDER_ERRORS: list[tuple[str, str | None, str]] = [
+    ("A", "1, 2\n2, 1\n2, 3, 4\n", r"TOY_A\.txt line 3: '2, 3, 4' has 3 comma-separated value"),
+    ("A", "1, 2\n0, 1\n", r"TOY_A\.txt line 2: node ids 0, 1 must lie in 1\.\.8"),
+    ("node_labels", "0\nC\n0\n2\n2\n0\n0\n1\n", r"node_labels\.txt line 2: 'C' is not an integer; fix"),
+    ("node_labels", "0\n1\n0\n2\n-2\n0\n0\n1\n", r"node_labels\.txt line 5: label -2 is negative"),
+    ("node_labels", "0\n1\n0\n2\n2\n0\n0\n", r"node_labels\.txt has 7 lines, expected 8 \(one per node"),
+    ("graph_labels", "1\n0.5\n1\n", r"graph_labels\.txt line 2: '0\.5' is not an integer"),
+    ("graph_labels", "1\n-1\n1\n1\n", r"indicator\.txt numbers 3 graphs but .*labels\.txt has 4 lines"),
+    ("graph_labels", "", r"TOY_graph_labels\.txt is empty"),
+    ("graph_indicator", "1\n1\n1\n\n2\n2\n3\n3\n3\n", r"indicator\.txt line 4 is empty; remove empty"),
+    ("graph_indicator", "1\n1\n1\n2\n2\n1\n3\n3\n", r"indicator\.txt line 6: graph id 1 follows 2; list"),
+    ("graph_indicator", "1\n1\n1\n3\n3\n3\n3\n3\n", r"indicator\.txt line 4: graph id 3 follows 1"),
+    ("graph_indicator", "2\n2\n2\n2\n2\n3\n3\n3\n", r"indicator\.txt line 1: graph id 2, expected 1"),
+    ("edge_labels", "0\n0\n1\n", r"has 3 lines, expected 10 \(one per line of TOY_A\.txt\)"),
+    ("edge_labels", "0\n1\n1\n1\n0\n0\n2\n2\n1\n1\n", r"edge_labels\.txt line 2 gives edge 2-1 a label"),
+    ("graph_labels", None, r"lacks TOY_graph_labels\.txt; a TU dataset needs TOY_A\.txt, TOY_graph_ind"),
+    ("A", None, r"has no <NAME>_A\.txt \(it has README\.txt, TOY_edge_labels"),
+]
+
+
+@pytest.mark.parametrize(("part", "text", "match"), FOLDER_ERRORS)
+def test_folder_errors_name_file_line_and_fix(
+    tmp_path: Path, part: str, text: str | None, match: str
+) -> None:
+    folder = _write_toy(tmp_path / "toy", {f"TOY_{part}.txt": text})
+    with pytest.raises(DatasetError, match=match):
+        load_dataset(folder)
+
+
+@pytest.mark.parametrize(
+    ("extra_edge", "error", "match"),
+    [
+        (
+            "5, 5",
+            InvalidGraphError,
+            r"graph 1 of TOY: self-loop on node 1 \(.*TOY_A\.txt line 11.*remove those",
+        ),
+        ("3, 4", DatasetError, r"TOY_A\.txt line 11 joins nodes of graphs 1 and 2 .*same graph"),
+    ],
+)
+def test_folder_edge_errors(tmp_path: Path, extra_edge: str, error: type[Exception], match: str) -> None:
+    changes = {
+        "TOY_A.txt": f"{TOY['TOY_A.txt']}{extra_edge}\n",
+        "TOY_edge_labels.txt": TOY["TOY_edge_labels.txt"] + "0\n",
+    }
+    with pytest.raises(error, match=match):
+        load_dataset(_write_toy(tmp_path / "toy", changes))
+
+
+def test_folder_argument_errors(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match=r"empty has no files; a TU dataset needs NAME_A\.txt.*chrsmrrs"):
+        load_dataset(tmp_path / "empty")
+    with pytest.raises(DatasetError, match=r"nowhere does not exist"):
+        load_dataset(str(tmp_path / "nowhere"))
+    folder = _write_toy(tmp_path / "toy")
+    with pytest.raises(DatasetError, match=r"TOY_A\.txt is a file: pass the folder"):
+        load_dataset(folder / "TOY_A.txt")
+    with pytest.raises(DatasetError, match="drop root"):
+        load_dataset(folder, root=DATASETS)
+    with pytest.raises(DatasetError, match="valid names.*; or pass the path of a folder in TU format"):
+        load_dataset("my_data")
+    with pytest.raises(DatasetError, match=r"several TU datasets \(MORE, TOY\): put each in its own folder"):
+        load_dataset(_write_toy(tmp_path / "two", {"MORE_A.txt": "1, 2\n"}))
+
+
+# --- one one-hot width per dataset, and the PyG round trip ------------------------------------------
+
+
+def test_converted_shipped_dataset_batches_in_a_dataloader() -> None:
+    from torch_geometric.loader import DataLoader
+
+    ptc = load_dataset("PTC_FM", max_nodes=12)
+    own_widths = {max(label for _, label in g.nodes(data="label")) + 1 for g in ptc}
+    assert len(own_widths) > 1  # graph by graph, the one-hot widths would differ
+    datas = [to_pyg(g) for g in ptc]  # no num_node_labels passed
+    batches = list(DataLoader(datas, batch_size=64))
+    assert sum(b.num_graphs for b in batches) == len(ptc) and len(batches) > 1
+    assert {tuple(b.x.shape[1:]) for b in batches} == {(ptc.num_node_labels,)} == {(18,)}
+    assert {tuple(b.edge_attr.shape[1:]) for b in batches} == {(ptc.num_edge_labels,)} == {(4,)}
+    first = batches[0]
+    assert first.x.argmax(dim=1).tolist() == [label for g in ptc[:64] for _, label in g.nodes(data="label")]
+
+
+def test_from_pyg_reads_one_hot_labels_and_round_trips_their_width() -> None:
+    import torch
+    from torch_geometric.data import Data
+
+    mutag = load_dataset("MUTAG")
+    data = to_pyg(mutag[0])
+    back = from_pyg(data)
+    again = to_pyg(back)
+    assert (back.graph["num_node_labels"], back.graph["num_edge_labels"]) == (7, 4)
+    assert torch.equal(again.x, data.x) and torch.equal(again.edge_attr, data.edge_attr)
+    # the form of torch_geometric's TUDataset: one-hot x and edge_attr, no label codes
+    plain = Data(x=data.x, edge_index=data.edge_index, edge_attr=data.edge_attr, y=data.y)
+    graph = from_pyg(plain)
+    assert dict(graph.nodes(data="label")) == dict(mutag[0].nodes(data="label"))
+    assert {frozenset((u, v)): c for u, v, c in graph.edges(data="label")} == {
+        frozenset((u, v)): c for u, v, c in mutag[0].edges(data="label")
+    }
+    assert torch.equal(to_pyg(graph).x, data.x) and torch.equal(to_pyg(graph).edge_attr, data.edge_attr)
+    features = Data(x=torch.rand(3, 2), edge_index=torch.tensor([[0, 1], [1, 0]]), num_nodes=3)
+    assert dict(from_pyg(features).nodes(data="label")) == {0: None, 1: None, 2: None}
+    skewed = Data(edge_index=torch.tensor([[0, 1], [1, 0]]), edge_attr=torch.eye(2), num_nodes=2)
+    with pytest.raises(InvalidGraphError, match="edge 1-0 has label 1 one way and 0 the other"):
+        from_pyg(skewed)
+
+
+def test_recorded_width_is_checked() -> None:
+    g = nx.path_graph(3)
+    nx.set_node_attributes(g, 2, "label")
+    g.graph["num_node_labels"] = 2
+    with pytest.raises(InvalidGraphError, match=r"label 2 does not fit a one-hot of width 2 \(from graph"):
+        to_pyg(g)
+    assert to_pyg(g, num_node_labels=5).x.shape == (3, 5)  # the argument wins
+    g.graph["num_node_labels"] = "7"
+    with pytest.raises(InvalidGraphError, match=r"graph.graph\['num_node_labels'\] = '7' is not a non-neg"):
+        to_pyg(g)

@@ -9,13 +9,29 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from qgnn.errors import ChecksumError, DatasetError
 
 ENV_VAR = "QGNN_DATASETS_DIR"
 SUMS_FILE = "SHA256SUMS"
-_PACKAGE_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
+_PACKAGE = Path(__file__).resolve().parents[1]
+# An installed wheel carries the datasets inside the package (setup.py maps the
+# repository's datasets/ folder to qgnn/_datasets); a source checkout or an
+# editable install reads the repository's datasets/ folder next to the package.
+_INSTALLED_DATASETS = _PACKAGE / "_datasets"
+_REPOSITORY_DATASETS = _PACKAGE.parent / "datasets"
+
+
+def _default_root() -> tuple[Path, str]:
+    for path, origin in (
+        (_INSTALLED_DATASETS, "the datasets installed with the qgnn package"),
+        (_REPOSITORY_DATASETS, "the repository's datasets/ folder next to the qgnn package"),
+    ):
+        if (path / SUMS_FILE).is_file():
+            return path, origin
+    return _REPOSITORY_DATASETS, f"the default locations {_INSTALLED_DATASETS} and {_REPOSITORY_DATASETS}"
 
 
 def datasets_root(root: str | Path | None = None) -> Path:
@@ -23,8 +39,10 @@ def datasets_root(root: str | Path | None = None) -> Path:
 
     Args:
         root: explicit folder; when ``None``, the ``QGNN_DATASETS_DIR``
-            environment variable, else the repository's ``datasets/`` folder
-            next to the ``qgnn`` package.
+            environment variable, else the datasets installed with qgnn
+            (``qgnn/_datasets`` in a wheel install), else the repository's
+            ``datasets/`` folder next to the ``qgnn`` package (source checkout,
+            editable install).
 
     Raises:
         DatasetError: the folder does not exist or has no ``SHA256SUMS``.
@@ -34,7 +52,7 @@ def datasets_root(root: str | Path | None = None) -> Path:
     elif os.environ.get(ENV_VAR):
         path, origin = Path(os.environ[ENV_VAR]), f"${ENV_VAR}"
     else:
-        path, origin = _PACKAGE_DATASETS, "the default location next to the qgnn package"
+        path, origin = _default_root()
     if not path.is_dir():
         raise DatasetError(
             f"datasets folder {path} (from {origin}) does not exist; pass root=... or set "
@@ -69,6 +87,8 @@ def read_sums(root: Path) -> dict[str, str]:
 
 def restore_hint(root: Path, relative: str) -> str:
     """Return the sentence telling how to restore a shipped file."""
+    if root == _INSTALLED_DATASETS:
+        return "reinstall qgnn to restore it (`pip install --force-reinstall --no-deps qgnn`)"
     return (
         f"restore it with `git checkout -- datasets/{relative}` in the qgnn repository "
         f"(or copy it again from the source named in {root / 'README.md'})"
@@ -117,3 +137,13 @@ def file_signature(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
         else:
             out.append((str(path), st.st_size, st.st_mtime_ns))
     return tuple(out)
+
+
+def sums_digest(checksums: Mapping[str, str]) -> str:
+    """SHA-256 (hex) of ``checksums`` written as ``sha256sum`` lines (``<digest>  <file>``, sorted by file).
+
+    Args:
+        checksums: file name → SHA-256 (hex) of its content.
+    """
+    listing = "".join(f"{digest}  {name}\n" for name, digest in sorted(checksums.items()))
+    return hashlib.sha256(listing.encode("utf-8")).hexdigest()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, overload
 
 import networkx as nx
 import numpy as np
 
+from qgnn.data.checksums import sums_digest
 from qgnn.data.packed import PackedGraphs, Task
 
 if TYPE_CHECKING:
@@ -102,6 +104,25 @@ class GraphDataset:
         """Width of the edge one-hot ``edge_attr``; ``None`` if edges are unlabelled."""
         return self._packed.num_edge_labels
 
+    @property
+    def source(self) -> Path | None:
+        """The folder the dataset's files were read from."""
+        return self._packed.source
+
+    @property
+    def checksums(self) -> dict[str, str]:
+        """File name → SHA-256 (hex) of the bytes that were read and parsed."""
+        return dict(self._packed.checksums)
+
+    @property
+    def sha256(self) -> str:
+        """One SHA-256 (hex) of everything read: the digest of :attr:`checksums` as ``sha256sum`` lines.
+
+        Two loads give the same value exactly when they read the same bytes
+        under the same file names; subsets share their full dataset's value.
+        """
+        return sums_digest(self._packed.checksums)
+
     def __len__(self) -> int:
         return len(self._indices)
 
@@ -157,17 +178,15 @@ class GraphDataset:
         return GraphDataset(self._packed, np.array(keep, dtype=np.int64))
 
     def to_pyg(self) -> list[Data]:
-        """Convert every graph with :func:`qgnn.data.to_pyg`, using the dataset-wide label vocabulary.
+        """Convert every graph with :func:`qgnn.data.to_pyg`.
 
-        ``x`` has :attr:`num_node_labels` columns and ``edge_attr``
-        :attr:`num_edge_labels` columns for every graph, so the list batches.
+        Each graph carries the dataset-wide label vocabulary, so ``x`` has
+        :attr:`num_node_labels` columns and ``edge_attr`` :attr:`num_edge_labels`
+        columns for every graph, and the list batches.
         """
         from qgnn.data.convert import to_pyg
 
-        return [
-            to_pyg(graph, num_node_labels=self.num_node_labels, num_edge_labels=self.num_edge_labels)
-            for graph in self
-        ]
+        return [to_pyg(graph) for graph in self]
 
     def __repr__(self) -> str:
         total = self._packed.num_graphs

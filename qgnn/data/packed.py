@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 
 import networkx as nx
@@ -42,6 +43,8 @@ class PackedGraphs:
         edge_label_names: edge code → readable name, where documented.
         graph_extras: extra per-graph values put into ``graph.graph``
             (e.g. ``{"smiles": (...)}``), each a tuple of length N.
+        source: the folder the files were read from.
+        checksums: file name → SHA-256 (hex) of the bytes that were parsed.
     """
 
     name: str
@@ -56,6 +59,8 @@ class PackedGraphs:
     node_label_names: Mapping[int, str] | None = None
     edge_label_names: Mapping[int, str] | None = None
     graph_extras: Mapping[str, tuple[object, ...]] = field(default_factory=dict)
+    source: Path | None = None
+    checksums: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in (
@@ -115,11 +120,20 @@ class PackedGraphs:
         return self._vocabulary(self.edge_label, self.edge_label_names)
 
     def graph(self, i: int, y: float | int) -> nx.Graph:
-        """Build a fresh ``networkx.Graph`` for graph ``i`` with target ``y`` (class index or float)."""
+        """Build a fresh ``networkx.Graph`` for graph ``i`` with target ``y`` (class index or float).
+
+        ``graph.graph`` records the dataset's label vocabulary
+        (``num_node_labels`` / ``num_edge_labels``, where labelled), so
+        :func:`~qgnn.data.to_pyg` gives every graph of a dataset one one-hot width.
+        """
         n0, n1 = int(self.node_ptr[i]), int(self.node_ptr[i + 1])
         e0, e1 = int(self.edge_ptr[i]), int(self.edge_ptr[i + 1])
         y_original = self.y_original[i].item()
         graph = nx.Graph(y=y, y_original=y_original, index=i, dataset=self.name)
+        if self.num_node_labels is not None:
+            graph.graph["num_node_labels"] = self.num_node_labels
+        if self.num_edge_labels is not None:
+            graph.graph["num_edge_labels"] = self.num_edge_labels
         for key, values in self.graph_extras.items():
             graph.graph[key] = values[i]
         node_attrs: list[dict[str, object]] = [{} for _ in range(n1 - n0)]

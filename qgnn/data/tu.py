@@ -24,6 +24,7 @@ from qgnn.errors import DatasetError, InvalidGraphError, graph_label
 # AIDS documents its edge labels as bond valences.
 _VALENCE_BOND = {"1": "single", "2": "double", "3": "triple"}
 _ENTRY = re.compile(r"^\s*(\d+)\s+(\S+)\s*$")
+_BLANK_LINE = re.compile(rb"(?:^|\n)[ \t\r]*\n")
 _HEADER = re.compile(r"^(Node|Edge) labels( were converted to integer values using this map)?:\s*$")
 
 Reader = Callable[[str], bytes]
@@ -67,15 +68,46 @@ def parse_label_maps(text: str) -> tuple[dict[int, str] | None, dict[int, str] |
     return node, edge
 
 
+def _bad_line(text: str, file: str, dtype: type, columns: int | None) -> DatasetError:
+    """The error for the first line of ``text`` that is not ``columns`` comma-separated ``dtype`` values."""
+    convert, kind = (int, "an integer") if dtype is np.int64 else (float, "a number")
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split(",")
+        if columns is None:
+            columns = len(fields)
+        if len(fields) != columns:
+            return DatasetError(
+                f"dataset file {file} line {number}: {line.strip()!r} has {len(fields)} comma-separated "
+                f"value(s), expected {columns} like the lines before; fix that line"
+            )
+        for value in fields:
+            try:
+                convert(value)
+            except ValueError:
+                return DatasetError(
+                    f"dataset file {file} line {number}: {value.strip()!r} is not {kind}; fix that line"
+                )
+    return DatasetError(f"dataset file {file} is malformed: expected comma-separated {kind.split()[-1]}s")
+
+
 def _table(data: bytes, file: str, dtype: type, columns: int | None) -> np.ndarray:
+    """Parse a TU file of comma-separated values, one entry per line; errors name the file and line."""
     if not data.strip():
         raise DatasetError(f"dataset file {file} is empty")
+    blank = _BLANK_LINE.search(data.rstrip())
+    if blank:
+        number = data[: blank.end()].count(b"\n")
+        raise DatasetError(
+            f"dataset file {file} line {number} is empty; remove empty lines (one entry per line)"
+        )
     try:
-        table: np.ndarray = np.loadtxt(io.BytesIO(data), delimiter=",", dtype=dtype, ndmin=2)
-    except ValueError as exc:
-        raise DatasetError(f"dataset file {file} is malformed: {exc}") from exc
+        table: np.ndarray = np.loadtxt(io.BytesIO(data), delimiter=",", dtype=dtype, ndmin=2, comments=None)
+    except ValueError:
+        raise _bad_line(data.decode("utf-8", errors="replace"), file, dtype, columns) from None
     if columns is not None and table.shape[1] != columns:
-        raise DatasetError(f"dataset file {file} has {table.shape[1]} columns per line, expected {columns}")
+        raise DatasetError(
+            f"dataset file {file} has {table.shape[1]} comma-separated values per line, expected {columns}"
+        )
     return table
 
 
@@ -86,12 +118,44 @@ def _column(data: bytes, file: str, rows: int | None, what: str) -> np.ndarray:
     return values
 
 
+def _check_codes(codes: np.ndarray, file: str) -> None:
+    """Label codes index one-hot columns, so they must be >= 0."""
+    negative = np.flatnonzero(codes < 0)
+    if negative.size:
+        line = int(negative[0]) + 1
+        raise DatasetError(
+            f"dataset file {file} line {line}: label {codes[line - 1]} is negative; labels are one-hot "
+            "columns in qgnn: renumber them 0, 1, 2, ..."
+        )
+
+
+def _graph_indicator(data: bytes, file: str, labels_file: str) -> np.ndarray:
+    """0-based graph id of each node: each graph's nodes contiguous, graphs 1, 2, ... without gaps."""
+    indicator = _column(data, file, None, "one per node")
+    if indicator[0] != 1:
+        raise DatasetError(
+            f"dataset file {file} line 1: graph id {indicator[0]}, expected 1 (graph ids are 1-based "
+            f"line numbers of {labels_file})"
+        )
+    steps = np.diff(indicator)
+    jumps = np.flatnonzero((steps != 0) & (steps != 1))
+    if jumps.size:
+        line = int(jumps[0]) + 2
+        raise DatasetError(
+            f"dataset file {file} line {line}: graph id {indicator[line - 1]} follows {indicator[line - 2]}; "
+            "list each graph's nodes on consecutive lines, graphs in order 1, 2, 3, ... without gaps"
+        )
+    return indicator - 1
+
+
 def read_tu(name: str, folder: Path, read: Reader, readme: str | None) -> PackedGraphs:
     """Parse the TU dataset ``name`` into :class:`PackedGraphs`.
 
     Duplicate ``A.txt`` lines (IMDB-BINARY lists every entry twice) and the two
     directions of each edge collapse into one undirected edge, kept in order of
-    first appearance; nodes keep their file order within each graph.
+    first appearance (an edge may also be listed in one direction only); nodes
+    keep their file order within each graph. Self-loops are rejected. Errors
+    name the file, the line and the fix.
 
     Args:
         name: dataset name, the prefix of its files (e.g. ``"MUTAG"``).
@@ -100,7 +164,10 @@ def read_tu(name: str, folder: Path, read: Reader, readme: str | None) -> Packed
         readme: file name of the label README, or ``None``.
 
     Raises:
-        DatasetError: a file is missing or inconsistent with the others.
+        DatasetError: a file is missing, malformed (empty, empty or ragged lines,
+            non-integer values) or inconsistent with the others (graph ids not
+            contiguous, label counts, edges across graphs or to unknown nodes,
+            negative label codes, one edge with two labels).
         ChecksumError: a file differs from its recorded SHA-256.
         InvalidGraphError: a graph has a self-loop (names the graph index).
     """
@@ -108,33 +175,43 @@ def read_tu(name: str, folder: Path, read: Reader, readme: str | None) -> Packed
     def file(part: str) -> str:
         return f"{name}_{part}.txt"
 
+    def shown(part: str) -> str:  # the file as error messages name it
+        return str(folder / file(part))
+
     def optional(part: str) -> bytes | None:
         return read(file(part)) if (folder / file(part)).is_file() else None
 
-    graph_labels = _column(read(file("graph_labels")), file("graph_labels"), None, "one per graph")
+    graph_labels = _column(read(file("graph_labels")), shown("graph_labels"), None, "one per graph")
     num_graphs = len(graph_labels)
-    indicator = _column(read(file("graph_indicator")), file("graph_indicator"), None, "one per node") - 1
-    num_nodes = len(indicator)
-    steps = np.diff(indicator)
-    if indicator[0] != 0 or indicator[-1] != num_graphs - 1 or np.any((steps != 0) & (steps != 1)):
+    indicator = _graph_indicator(
+        read(file("graph_indicator")), shown("graph_indicator"), file("graph_labels")
+    )
+    if indicator[-1] != num_graphs - 1:
         raise DatasetError(
-            f"{file('graph_indicator')} must list graph ids 1..{num_graphs} in non-decreasing order, "
-            "each graph's nodes contiguous"
+            f"{shown('graph_indicator')} numbers {indicator[-1] + 1} graphs but {shown('graph_labels')} has "
+            f"{num_graphs} lines: give exactly one label per graph (graph i's label on line i)"
         )
+    num_nodes = len(indicator)
     node_ptr = np.zeros(num_graphs + 1, dtype=np.int64)
     np.cumsum(np.bincount(indicator, minlength=num_graphs), out=node_ptr[1:])
 
-    entries = _table(read(file("A")), file("A"), np.int64, 2) - 1
-    if entries.size and (entries.min() < 0 or entries.max() >= num_nodes):
-        raise DatasetError(f"{file('A')} has node ids outside 1..{num_nodes}")
+    entries = _table(read(file("A")), shown("A"), np.int64, 2) - 1
+    outside = np.flatnonzero(((entries < 0) | (entries >= num_nodes)).any(axis=1))
+    if outside.size:
+        line = int(outside[0])
+        raise DatasetError(
+            f"{shown('A')} line {line + 1}: node ids {entries[line, 0] + 1}, {entries[line, 1] + 1} must "
+            f"lie in 1..{num_nodes} (ids are 1-based line numbers of {shown('graph_indicator')})"
+        )
     src, dst = entries[:, 0], entries[:, 1]
     edge_graph = indicator[src]
     crossing = np.flatnonzero(edge_graph != indicator[dst])
     if crossing.size:
         line = int(crossing[0])
         raise DatasetError(
-            f"{file('A')} line {line + 1} joins nodes of graphs {edge_graph[line] + 1} and "
-            f"{indicator[dst[line]] + 1} (file ids)"
+            f"{shown('A')} line {line + 1} joins nodes of graphs {edge_graph[line] + 1} and "
+            f"{indicator[dst[line]] + 1} (file ids); an edge must join two nodes of the same graph: "
+            "fix or remove that line"
         )
     loops = np.flatnonzero(src == dst)
     if loops.size:
@@ -142,14 +219,15 @@ def read_tu(name: str, folder: Path, read: Reader, readme: str | None) -> Packed
         g = int(edge_graph[line])
         raise InvalidGraphError(
             f"{graph_label(g)} of {name}: self-loop on node {int(src[line] - node_ptr[g])} "
-            f"({file('A')} line {line + 1}, {loops.size} self-loop line(s) in all); qgnn graphs must be "
-            "simple: restore the shipped file or remove those lines"
+            f"({shown('A')} line {line + 1}, {loops.size} self-loop line(s) in all); qgnn graphs must be "
+            "simple: remove those lines"
         )
 
     edge_codes = None
     edge_bytes = optional("edge_labels")
     if edge_bytes is not None:
-        edge_codes = _column(edge_bytes, file("edge_labels"), len(entries), f"one per line of {file('A')}")
+        edge_codes = _column(edge_bytes, shown("edge_labels"), len(entries), f"one per line of {file('A')}")
+        _check_codes(edge_codes, shown("edge_labels"))
 
     low, high = np.minimum(src, dst), np.maximum(src, dst)
     key = low * num_nodes + high
@@ -159,8 +237,8 @@ def read_tu(name: str, folder: Path, read: Reader, readme: str | None) -> Packed
         if clash.size:
             line = int(clash[0])
             raise DatasetError(
-                f"{file('edge_labels')} line {line + 1} gives edge {src[line] + 1}-{dst[line] + 1} a label "
-                "different from another line of the same edge"
+                f"{shown('edge_labels')} line {line + 1} gives edge {src[line] + 1}-{dst[line] + 1} a label "
+                "different from another line of the same edge; give every line of an edge the same label"
             )
     keep = np.sort(first)
     keep = keep[np.argsort(edge_graph[keep], kind="stable")]
@@ -172,17 +250,20 @@ def read_tu(name: str, folder: Path, read: Reader, readme: str | None) -> Packed
     node_codes = None
     node_bytes = optional("node_labels")
     if node_bytes is not None:
-        node_codes = _column(node_bytes, file("node_labels"), num_nodes, "one per node")
+        node_codes = _column(node_bytes, shown("node_labels"), num_nodes, "one per node")
+        _check_codes(node_codes, shown("node_labels"))
     attributes = None
     attribute_bytes = optional("node_attributes")
     if attribute_bytes is not None:
-        attributes = _table(attribute_bytes, file("node_attributes"), np.float64, None)
+        attributes = _table(attribute_bytes, shown("node_attributes"), np.float64, None)
         if len(attributes) != num_nodes:
             raise DatasetError(
-                f"{file('node_attributes')} has {len(attributes)} lines, expected {num_nodes} (one per node)"
+                f"{shown('node_attributes')} has {len(attributes)} lines, expected {num_nodes} (one per node)"
             )
 
-    node_names, edge_names = parse_label_maps(read(readme).decode("utf-8")) if readme else (None, None)
+    node_names, edge_names = (None, None)
+    if readme:
+        node_names, edge_names = parse_label_maps(read(readme).decode("utf-8", errors="replace"))
     return PackedGraphs(
         name=name,
         task="classification",

@@ -68,6 +68,31 @@ class GraphResult:
 
 
 @dataclass(frozen=True)
+class PreparedGraph:
+    """A graph embedded and built into its sequence, not run (see :meth:`FeaturePipeline.build_sequences`).
+
+    Args:
+        index: the graph's dataset index, else its position in the input.
+        n_nodes: number of nodes (= atoms).
+        embedding: the :class:`qgnn.embedding.Embedding` (the caller's node
+            names), or ``None`` if embedding failed.
+        sequence: the validated ``pulser.Sequence``, or ``None`` on failure.
+        error: why the graph failed, or ``None``.
+    """
+
+    index: int
+    n_nodes: int
+    embedding: Any = None
+    sequence: pulser.Sequence | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the sequence was built."""
+        return self.sequence is not None
+
+
+@dataclass(frozen=True)
 class _Task:
     position: int
     index: int
@@ -118,6 +143,13 @@ def _embed(graph: nx.Graph, index: int, config: _Config) -> Any:
         )
 
 
+def _build(task: _Task, embedding: Any, config: _Config) -> pulser.Sequence:
+    """The task's sequence, through the one graph → sequence route (node labels included)."""
+    from qgnn.pulses import build_sequence
+
+    return build_sequence(task.graph, embedding, config.schedule, config.device)
+
+
 def _embed_task(task: _Task, config: _Config) -> Any:
     """Embed a task's (canonical) graph; a failure is re-raised as the graph's own nodes name it."""
     try:
@@ -129,8 +161,8 @@ def _embed_task(task: _Task, config: _Config) -> Any:
         raise
 
 
-def _canonical(graph: nx.Graph) -> tuple[nx.Graph, dict[int, Hashable]]:
-    """The graph in canonical node order (labels respected) and canonical → original node names.
+def _canonical(graph: nx.Graph, node_attr: str = "label") -> tuple[nx.Graph, dict[int, Hashable]]:
+    """The graph in canonical node order (``node_attr`` respected) and canonical → original node names.
 
     Graphs the embedding will reject (directed, multigraph, self-loops, empty)
     are returned as they are, so their errors name the caller's nodes.
@@ -142,7 +174,7 @@ def _canonical(graph: nx.Graph) -> tuple[nx.Graph, dict[int, Hashable]]:
         or nx.number_of_selfloops(graph)
     ):
         return graph, {}
-    canonical, mapping = canonical_relabel(graph, canonical_form(graph))
+    canonical, mapping = canonical_relabel(graph, canonical_form(graph, node_attr=node_attr))
     return canonical, {k: v for v, k in mapping.items()}
 
 
@@ -181,7 +213,7 @@ def _work(task: _Task) -> _Outcome:
     try:
         if embedding is None:
             embedding = _embed_task(task, config)
-        sequence = config.schedule.build(embedding.register, config.device)
+        sequence = _build(task, embedding, config)
         key = _sequence_key(sequence, config)
         (measurement,) = config.backend.run(
             [sequence], shots=config.shots, evaluation_times=config.evaluation_times
@@ -191,12 +223,30 @@ def _work(task: _Task) -> _Outcome:
     return _Outcome(task.position, embedding, measurement, key, seconds=time.perf_counter() - start)
 
 
+_THREAD_LIMITS: list[Any] = []  # keeps the worker's threadpoolctl limits alive
+
+
 def _init_worker(num_threads: int) -> None:
+    """Limit a worker's BLAS/OpenMP and torch threads (numpy is already imported: env vars are too late)."""
+    from threadpoolctl import threadpool_limits
+
     os.environ["OMP_NUM_THREADS"] = str(num_threads)
     os.environ["MKL_NUM_THREADS"] = str(num_threads)
+    _THREAD_LIMITS.append(threadpool_limits(limits=num_threads))
     import torch
 
     torch.set_num_threads(num_threads)
+
+
+def _main_is_importable() -> bool:
+    """False when ``__main__`` came from stdin or ``-c``: spawn workers could not re-import it."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None:  # interactive sessions and notebooks: spawn skips re-importing __main__
+        return True
+    return os.path.isfile(path)
 
 
 def _load_embedding(payload: bytes, index: int) -> Any:
@@ -405,41 +455,7 @@ class FeaturePipeline:
             )
         graph_list = list(graphs)
         config = self._config
-        results: list[GraphResult | None] = [None] * len(graph_list)
-        tasks: list[_Task] = []
-        embedding_keys: dict[int, str] = {}
-        names: dict[int, dict[int, Hashable]] = {}
-        for position, graph in enumerate(graph_list):
-            if not isinstance(graph, nx.Graph):
-                results[position] = GraphResult(
-                    position,
-                    0,
-                    error=f"InvalidGraphError: graph at position {position} is a {type(graph).__name__}, "
-                    "not a networkx.Graph (convert PyG Data with qgnn.data.from_pyg)",
-                )
-                continue
-            index = graph_index(graph, position)
-            original = graph
-            graph, names[position] = _canonical(graph)
-            embedding = None
-            if self._embeddings is not None:
-                embedding_keys[position] = self._embedding_key(graph)
-                payload = self._embeddings.get(embedding_keys[position])
-                embedding = _load_embedding(payload, index) if payload is not None else None
-            if embedding is not None and self._measurements is not None:
-                cached = self._cached_measurement(embedding, config)
-                if cached is not None:
-                    results[position] = GraphResult(
-                        index,
-                        graph.number_of_nodes(),
-                        _named(embedding, names[position]),
-                        cached,
-                        cached=True,
-                    )
-                    continue
-            tasks.append(
-                _Task(position, index, graph, embedding, config, original if names[position] else None)
-            )
+        results, tasks, embedding_keys, names = self._plan(graph_list, config, use_measurements=True)
         tasks.sort(key=lambda t: -t.graph.number_of_nodes())
         start = time.perf_counter()
         bar = tqdm(
@@ -468,10 +484,95 @@ class FeaturePipeline:
         self.last_run_seconds = {"compute": time.perf_counter() - start, "computed": float(len(tasks))}
         return [r for r in results if r is not None]
 
-    def _cached_measurement(self, embedding: Any, config: _Config) -> Measurement | None:
+    def _plan(
+        self, graph_list: list[Any], config: _Config, *, use_measurements: bool
+    ) -> tuple[list[GraphResult | None], list[_Task], dict[int, str], dict[int, dict[int, Hashable]]]:
+        """Results already known (bad input, cached measurements) and the tasks left to compute.
+
+        Every graph is taken to canonical node order (respecting the schedule's
+        node-detuning attribute) and its embedding read from the cache.
+        """
+        node_detuning = getattr(config.schedule, "node_detuning", None)
+        node_attr = node_detuning.attribute if node_detuning is not None else "label"
+        results: list[GraphResult | None] = [None] * len(graph_list)
+        tasks: list[_Task] = []
+        embedding_keys: dict[int, str] = {}
+        names: dict[int, dict[int, Hashable]] = {}
+        for position, graph in enumerate(graph_list):
+            if not isinstance(graph, nx.Graph):
+                results[position] = GraphResult(
+                    position,
+                    0,
+                    error=f"InvalidGraphError: graph at position {position} is a {type(graph).__name__}, "
+                    "not a networkx.Graph (convert PyG Data with qgnn.data.from_pyg)",
+                )
+                continue
+            index = graph_index(graph, position)
+            canonical, names[position] = _canonical(graph, node_attr)
+            embedding = None
+            if self._embeddings is not None:
+                embedding_keys[position] = self._embedding_key(canonical)
+                payload = self._embeddings.get(embedding_keys[position])
+                embedding = _load_embedding(payload, index) if payload is not None else None
+            task = _Task(position, index, canonical, embedding, config, graph if names[position] else None)
+            if use_measurements and embedding is not None and self._measurements is not None:
+                cached = self._cached_measurement(task, config)
+                if cached is not None:
+                    results[position] = GraphResult(
+                        index,
+                        canonical.number_of_nodes(),
+                        _named(embedding, names[position]),
+                        cached,
+                        cached=True,
+                    )
+                    continue
+            tasks.append(task)
+        return results, tasks, embedding_keys, names
+
+    def build_sequences(self, graphs: Iterable[nx.Graph]) -> list[PreparedGraph]:
+        """Embed every graph and build its sequence exactly as :meth:`run` does, without running it.
+
+        This is the route the cloud command submits through, so a dataset
+        submitted with ``qgnn cloud submit`` and later featurised with
+        ``qgnn train --backend pasqal:…`` is the same set of sequences (the
+        job ledger recognises them). Embeddings are cached as in :meth:`run`.
+
+        Returns:
+            One :class:`PreparedGraph` per input, in input order; a graph that
+            cannot be embedded or built carries its reason in ``error``.
+        """
+        if isinstance(graphs, nx.Graph):
+            raise InvalidInputError("build_sequences() takes an iterable of graphs, e.g. [graph]")
+        graph_list = list(graphs)
+        config = self._config
+        results, tasks, embedding_keys, names = self._plan(graph_list, config, use_measurements=False)
+        prepared: list[PreparedGraph | None] = [
+            None if r is None else PreparedGraph(r.index, r.n_nodes, error=r.error) for r in results
+        ]
+        for task in tasks:
+            embedding = task.embedding
+            try:
+                if embedding is None:
+                    embedding = _embed_task(task, config)
+                    self._store(task, _Outcome(task.position, embedding), embedding_keys.get(task.position))
+                sequence = _build(task, embedding, config)
+            except QgnnError as exc:
+                prepared[task.position] = PreparedGraph(
+                    task.index,
+                    task.graph.number_of_nodes(),
+                    _named(embedding, names[task.position]),
+                    error=_describe(exc),
+                )
+                continue
+            prepared[task.position] = PreparedGraph(
+                task.index, task.graph.number_of_nodes(), _named(embedding, names[task.position]), sequence
+            )
+        return [p for p in prepared if p is not None]
+
+    def _cached_measurement(self, task: _Task, config: _Config) -> Measurement | None:
         assert self._measurements is not None
         try:
-            sequence = config.schedule.build(embedding.register, config.device)
+            sequence = _build(task, task.embedding, config)
         except QgnnError:
             return None
         payload = self._measurements.get(_sequence_key(sequence, config))
@@ -497,14 +598,14 @@ class FeaturePipeline:
             yield from self._execute_remote_batch(tasks)
         elif self.executor is not None:
             yield from self._execute_dask(tasks)
-        elif self._workers_for(len(tasks)) == 1:
+        elif (workers := self._workers_for(len(tasks))) == 1:
             for task in tasks:
                 yield _work(task)
         else:
             import multiprocessing
 
             with ProcessPoolExecutor(
-                max_workers=self._workers_for(len(tasks)),
+                max_workers=workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
                 initargs=(self.threads_per_worker,),
@@ -515,8 +616,19 @@ class FeaturePipeline:
 
     def _workers_for(self, n_tasks: int) -> int:
         if self.n_workers is None:
-            return 1 if n_tasks < MIN_TASKS_FOR_WORKERS else min(os.cpu_count() or 1, n_tasks)
-        return min(self.n_workers, n_tasks)
+            workers = 1 if n_tasks < MIN_TASKS_FOR_WORKERS else min(os.cpu_count() or 1, n_tasks)
+        else:
+            workers = min(self.n_workers, n_tasks)
+        if workers > 1 and not _main_is_importable():
+            warnings.warn(
+                "the main script came from stdin or -c, which spawned worker processes cannot "
+                f"re-import: running the {n_tasks} graphs in this process instead of {workers} workers "
+                "(save the script to a file to use workers)",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return 1
+        return workers
 
     def _execute_remote_batch(self, tasks: list[_Task]) -> Iterator[_Outcome]:
         """Embed and build locally, then send every sequence in one remote submission.
@@ -529,7 +641,7 @@ class FeaturePipeline:
         for task in tasks:
             try:
                 embedding = task.embedding or _embed_task(task, config)
-                sequence = config.schedule.build(embedding.register, config.device)
+                sequence = _build(task, embedding, config)
             except QgnnError as exc:
                 yield _Outcome(task.position, task.embedding, error=_describe(exc))
                 continue

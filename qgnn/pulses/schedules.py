@@ -1,11 +1,16 @@
 """Pulse schedules: small value objects that build a Pulser Sequence on a device.
 
 A schedule drives every atom with the device's global Rydberg channel
-(``rydberg_global``), so the Hamiltonian is
+(``rydberg_global``) and, when it carries a :class:`~qgnn.pulses.NodeDetuning`,
+each atom with a constant local detuning through the device's DMM
+(``dmm_0``), so the Hamiltonian is
 
-    H(t) = Σ_i Ω(t)/2 σx_i − Σ_i δ(t) n_i + Σ_{i<j} C6/r_ij⁶ n_i n_j
+    H(t) = Σ_i Ω(t)/2 σx_i − Σ_i [δ(t) + w_i·δ_DMM] n_i + Σ_{i<j} C6/r_ij⁶ n_i n_j
 
-with Ω and δ in rad/µs and times in ns (Pulser's units). Parameters that do
+with Ω, δ and δ_DMM in rad/µs, weights w_i ∈ [0, 1] and times in ns (Pulser's
+units). Every schedule builds through one path (:meth:`build`); the graph →
+sequence route that maps node attributes to qubit weights is
+:func:`qgnn.pulses.build_sequence`. Parameters that do
 not depend on the device (finite numbers, non-negative amplitudes, integer
 durations) are checked when the schedule is created; the device's limits
 (maximum amplitude and detuning, clock period, minimum and maximum durations)
@@ -25,18 +30,20 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
 import pulser
 from pulser.channels.base_channel import Channel
-from pulser.devices._device_datacls import BaseDevice
+from pulser.devices import Device, VirtualDevice
 from pulser.register.base_register import BaseRegister
 from pulser.waveforms import ConstantWaveform, RampWaveform
 
 from qgnn.errors import ScheduleError
+from qgnn.pulses.detuning import NodeDetuning
+from qgnn.pulses.devices import DMM_DEVICE_NAMES, AnyDevice, has_dmm
 
 CHANNEL = "rydberg_global"
 """The Pulser channel every schedule drives (global Rydberg addressing)."""
@@ -58,7 +65,14 @@ class Schedule(Protocol):
         """Total duration of the schedule (ns)."""
         ...
 
-    def build(self, register: BaseRegister, device: BaseDevice) -> pulser.Sequence:
+    @property
+    def node_detuning(self) -> NodeDetuning | None:
+        """Node labels as local detuning, or ``None`` (global drive only)."""
+        ...
+
+    def build(
+        self, register: BaseRegister, device: AnyDevice, qubit_weights: Mapping[str, float] | None = None
+    ) -> pulser.Sequence:
         """Build and validate the Sequence of ``register`` on ``device``."""
         ...
 
@@ -93,11 +107,11 @@ def _duration(owner: str, name: str, value: Any) -> int:
     return int(out)
 
 
-def _device_label(device: BaseDevice) -> str:
+def _device_label(device: AnyDevice) -> str:
     return f"{device.name}'s {CHANNEL}"
 
 
-def _check_amplitude_on(owner: str, name: str, value: float, device: BaseDevice, channel: Channel) -> None:
+def _check_amplitude_on(owner: str, name: str, value: float, device: AnyDevice, channel: Channel) -> None:
     if channel.max_amp is not None and value > channel.max_amp:
         raise ScheduleError(
             f"{owner}: {name} {value:.6g} rad/µs exceeds {_device_label(device)} max_amp "
@@ -106,7 +120,7 @@ def _check_amplitude_on(owner: str, name: str, value: float, device: BaseDevice,
 
 
 def _check_average_amplitude_on(
-    owner: str, name: str, value: float, device: BaseDevice, channel: Channel
+    owner: str, name: str, value: float, device: AnyDevice, channel: Channel
 ) -> None:
     if 0 < value < channel.min_avg_amp:
         raise ScheduleError(
@@ -115,7 +129,7 @@ def _check_average_amplitude_on(
         )
 
 
-def _check_detuning_on(owner: str, name: str, value: float, device: BaseDevice, channel: Channel) -> None:
+def _check_detuning_on(owner: str, name: str, value: float, device: AnyDevice, channel: Channel) -> None:
     if channel.max_abs_detuning is not None and abs(value) > channel.max_abs_detuning:
         raise ScheduleError(
             f"{owner}: {name} {value:.6g} rad/µs exceeds {_device_label(device)} max_abs_detuning "
@@ -123,7 +137,7 @@ def _check_detuning_on(owner: str, name: str, value: float, device: BaseDevice, 
         )
 
 
-def _check_duration_on(owner: str, name: str, value: int, device: BaseDevice, channel: Channel) -> None:
+def _check_duration_on(owner: str, name: str, value: int, device: AnyDevice, channel: Channel) -> None:
     label = _device_label(device)
     if value < channel.min_duration:
         raise ScheduleError(
@@ -142,7 +156,7 @@ def _check_duration_on(owner: str, name: str, value: int, device: BaseDevice, ch
         )
 
 
-def _check_total_on(owner: str, total: int, device: BaseDevice) -> None:
+def _check_total_on(owner: str, total: int, device: AnyDevice) -> None:
     limit = device.max_sequence_duration
     if limit is not None and total > limit:
         raise ScheduleError(
@@ -157,7 +171,7 @@ def _channel(owner: str, register: Any, device: Any) -> Channel:
             f"{owner}: register must be a pulser Register, got {type(register).__name__}; "
             "build one with qgnn.embedding or pulser.Register"
         )
-    if not isinstance(device, BaseDevice):
+    if not isinstance(device, Device | VirtualDevice):
         raise ScheduleError(
             f"{owner}: device must be a pulser Device (e.g. pulser.devices.AnalogDevice), "
             f"got {type(device).__name__}"
@@ -171,28 +185,137 @@ def _channel(owner: str, register: Any, device: Any) -> Channel:
     return channel
 
 
-def _assemble(
-    owner: str, register: BaseRegister, device: BaseDevice, pulses: Sequence[Callable[[], pulser.Pulse]]
-) -> pulser.Sequence:
-    """Build the Sequence, turning Pulser's own validation errors into ScheduleErrors."""
-    try:
-        seq = pulser.Sequence(register, device)
-        seq.declare_channel(CHANNEL, CHANNEL)
-        for make_pulse in pulses:
-            seq.add(make_pulse(), CHANNEL)
-    except (ValueError, TypeError) as exc:
+DMM_ID = "dmm_0"
+"""The DMM channel a schedule's NodeDetuning drives."""
+
+
+def _dmm_weights(
+    owner: str,
+    node_detuning: NodeDetuning | None,
+    qubit_weights: Mapping[str, float] | None,
+    register: BaseRegister,
+    device: AnyDevice,
+) -> dict[str, float] | None:
+    """The checked qubit → weight map of the DMM, or ``None`` when the sequence needs no DMM."""
+    if node_detuning is None:
+        if qubit_weights is not None:
+            raise ScheduleError(
+                f"{owner}: qubit_weights were given but the schedule has no node_detuning; "
+                f"use {owner}(node_detuning=NodeDetuning(...))"
+            )
+        return None
+    if qubit_weights is None:
         raise ScheduleError(
-            f"{owner}: {device.name} rejected the sequence for a {len(register.qubit_ids)}-atom "
-            f"register: {exc}"
-        ) from exc
-    return seq
+            f"{owner}: the schedule has a node_detuning, so build() needs qubit_weights "
+            "(qubit id → weight); qgnn.pulses.build_sequence(graph, embedding, ...) computes them"
+        )
+    if not has_dmm(device):
+        raise ScheduleError(
+            f"{owner}: node labels need a DMM (local detuning), and {device.name} has none; "
+            f"devices with one: {', '.join(DMM_DEVICE_NAMES)}"
+        )
+    qubits = set(register.qubit_ids)
+    if set(qubit_weights) != qubits:
+        missing, extra = (
+            sorted(map(str, qubits - set(qubit_weights))),
+            sorted(map(str, set(qubit_weights) - qubits)),
+        )
+        raise ScheduleError(
+            f"{owner}: qubit_weights must give one weight per register qubit (missing {missing[:8]}, "
+            f"unknown {extra[:8]})"
+        )
+    weights = {str(q): float(w) for q, w in qubit_weights.items()}
+    bad = {q: w for q, w in weights.items() if not (0.0 <= w <= 1.0)}
+    if bad:
+        raise ScheduleError(f"{owner}: DMM weights must lie in [0, 1], got {bad}")
+    delta = node_detuning.detuning
+    if delta == 0.0 or not any(weights.values()):
+        return None  # no local detuning at all: the sequence is the global drive alone
+    dmm = device.dmm_channels[DMM_ID]
+    if dmm.bottom_detuning is not None and delta < dmm.bottom_detuning:
+        raise ScheduleError(
+            f"{owner}: node_detuning {delta:.6g} rad/µs is below {device.name}'s DMM bottom_detuning "
+            f"{dmm.bottom_detuning:.6g} rad/µs; raise it"
+        )
+    total = delta * sum(weights.values())
+    if dmm.total_bottom_detuning is not None and total < dmm.total_bottom_detuning:
+        raise ScheduleError(
+            f"{owner}: node_detuning × the sum of the weights is {total:.6g} rad/µs, below {device.name}'s "
+            f"DMM total_bottom_detuning {dmm.total_bottom_detuning:.6g} rad/µs; lower |δ_DMM| or the weights"
+        )
+    if abs(delta) < dmm.min_avg_abs_detuning:
+        raise ScheduleError(
+            f"{owner}: |node_detuning| {abs(delta):.6g} rad/µs is below {device.name}'s DMM "
+            f"min_avg_abs_detuning {dmm.min_avg_abs_detuning:.6g} rad/µs; use 0 or at least that"
+        )
+    return weights
+
+
+class _Builder:
+    """The one build path shared by every schedule: check, then assemble the Sequence."""
+
+    node_detuning: NodeDetuning | None
+
+    @property
+    def duration(self) -> int:  # pragma: no cover - every schedule overrides it
+        raise NotImplementedError
+
+    def _pulses(self, owner: str, device: AnyDevice, channel: Channel) -> list[Callable[[], pulser.Pulse]]:
+        """Check the schedule against ``channel``'s limits; return the global pulses in time order."""
+        raise NotImplementedError  # pragma: no cover
+
+    def build(
+        self, register: BaseRegister, device: AnyDevice, qubit_weights: Mapping[str, float] | None = None
+    ) -> pulser.Sequence:
+        """Build the Sequence of ``register`` on ``device``.
+
+        Args:
+            register: the atoms (pulser Register, µm).
+            device: the pulser Device whose limits apply.
+            qubit_weights: qubit id → DMM weight in [0, 1], one per qubit;
+                required when the schedule has a ``node_detuning`` (see
+                :func:`qgnn.pulses.build_sequence`), else ``None``.
+
+        Raises:
+            ScheduleError: a parameter violates the device's limits, the device
+                has no DMM for a node detuning, or Pulser rejects the register
+                or the sequence.
+        """
+        owner = type(self).__name__
+        channel = _channel(owner, register, device)
+        pulses = self._pulses(owner, device, channel)
+        _check_total_on(owner, self.duration, device)
+        weights = _dmm_weights(owner, self.node_detuning, qubit_weights, register, device)
+        try:
+            seq = pulser.Sequence(register, device)
+            seq.declare_channel(CHANNEL, CHANNEL)
+            for make_pulse in pulses:
+                seq.add(make_pulse(), CHANNEL)
+            if weights is not None:
+                assert self.node_detuning is not None
+                seq.config_detuning_map(register.define_detuning_map(weights, "node_labels"), DMM_ID)
+                seq.add_dmm_detuning(ConstantWaveform(self.duration, self.node_detuning.detuning), DMM_ID)
+        except (ValueError, TypeError) as exc:
+            raise ScheduleError(
+                f"{owner}: {device.name} rejected the sequence for a {len(register.qubit_ids)}-atom "
+                f"register: {exc}"
+            ) from exc
+        return seq
+
+
+def _node_detuning(owner: str, value: Any) -> NodeDetuning | None:
+    if value is not None and not isinstance(value, NodeDetuning):
+        raise ScheduleError(
+            f"{owner}: node_detuning must be a qgnn.pulses.NodeDetuning or None, got {type(value).__name__}"
+        )
+    return value
 
 
 # --------------------------------------------------------------------------- schedules
 
 
 @dataclass(frozen=True)
-class ConstantDrive:
+class ConstantDrive(_Builder):
     """Constant global drive: the quantum evolution kernel's pulse.
 
     Ω(t) = ``amplitude`` and δ(t) = ``detuning`` for ``duration`` ns. The
@@ -203,51 +326,37 @@ class ConstantDrive:
         amplitude: Rabi frequency Ω (rad/µs, ≥ 0), default 2π·1.0.
         detuning: detuning δ (rad/µs), default 0.
         duration: pulse duration (ns), default 660.
+        node_detuning: node labels as local detuning (needs a device with a
+            DMM), default ``None``.
     """
 
     amplitude: float = TWO_PI * 1.0
     detuning: float = 0.0
-    duration: int = 660
+    duration: int = 660  # type: ignore[assignment]  # a field here, a property in _Builder
+    node_detuning: NodeDetuning | None = None
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
         object.__setattr__(self, "amplitude", _amplitude(owner, "amplitude", self.amplitude))
         object.__setattr__(self, "detuning", _real(owner, "detuning", self.detuning))
         object.__setattr__(self, "duration", _duration(owner, "duration", self.duration))
+        object.__setattr__(self, "node_detuning", _node_detuning(owner, self.node_detuning))
 
     @property
     def max_rabi_frequency(self) -> float:
         """Largest Ω of the schedule (rad/µs)."""
         return self.amplitude
 
-    def build(self, register: BaseRegister, device: BaseDevice) -> pulser.Sequence:
-        """Build the Sequence of ``register`` on ``device``.
-
-        Args:
-            register: the atoms (pulser Register, µm).
-            device: the pulser Device whose limits apply.
-
-        Raises:
-            ScheduleError: a parameter violates the device's limits, or Pulser
-                rejects the register or the sequence.
-        """
-        owner = type(self).__name__
-        channel = _channel(owner, register, device)
+    def _pulses(self, owner: str, device: AnyDevice, channel: Channel) -> list[Callable[[], pulser.Pulse]]:
         _check_amplitude_on(owner, "amplitude", self.amplitude, device, channel)
         _check_average_amplitude_on(owner, "amplitude", self.amplitude, device, channel)
         _check_detuning_on(owner, "detuning", self.detuning, device, channel)
         _check_duration_on(owner, "duration", self.duration, device, channel)
-        _check_total_on(owner, self.duration, device)
-        return _assemble(
-            owner,
-            register,
-            device,
-            [lambda: pulser.Pulse.ConstantPulse(self.duration, self.amplitude, self.detuning, 0.0)],
-        )
+        return [partial(pulser.Pulse.ConstantPulse, self.duration, self.amplitude, self.detuning, 0.0)]
 
 
 @dataclass(frozen=True)
-class AdiabaticSweep:
+class AdiabaticSweep(_Builder):
     """Adiabatic preparation: Ω ramps up, δ sweeps, Ω ramps down.
 
     Three linear pieces: during ``rise`` Ω ramps 0 → ``amplitude`` at
@@ -262,6 +371,8 @@ class AdiabaticSweep:
         rise: Ω ramp-up duration (ns), default 252.
         sweep: detuning sweep duration (ns), default 2000.
         fall: Ω ramp-down duration (ns), default 500.
+        node_detuning: node labels as local detuning (needs a device with a
+            DMM), default ``None``.
     """
 
     amplitude: float = TWO_PI * 1.0
@@ -270,6 +381,7 @@ class AdiabaticSweep:
     rise: int = 252
     sweep: int = 2000
     fall: int = 500
+    node_detuning: NodeDetuning | None = None
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -278,6 +390,7 @@ class AdiabaticSweep:
             object.__setattr__(self, name, _real(owner, name, getattr(self, name)))
         for name in ("rise", "sweep", "fall"):
             object.__setattr__(self, name, _duration(owner, name, getattr(self, name)))
+        object.__setattr__(self, "node_detuning", _node_detuning(owner, self.node_detuning))
 
     @property
     def max_rabi_frequency(self) -> float:
@@ -289,49 +402,34 @@ class AdiabaticSweep:
         """Total duration ``rise + sweep + fall`` (ns)."""
         return self.rise + self.sweep + self.fall
 
-    def build(self, register: BaseRegister, device: BaseDevice) -> pulser.Sequence:
-        """Build the Sequence of ``register`` on ``device``.
-
-        Args:
-            register: the atoms (pulser Register, µm).
-            device: the pulser Device whose limits apply.
-
-        Raises:
-            ScheduleError: a parameter violates the device's limits, or Pulser
-                rejects the register or the sequence.
-        """
-        owner = type(self).__name__
-        channel = _channel(owner, register, device)
+    def _pulses(self, owner: str, device: AnyDevice, channel: Channel) -> list[Callable[[], pulser.Pulse]]:
         _check_amplitude_on(owner, "amplitude", self.amplitude, device, channel)
         for name in ("detuning_start", "detuning_end"):
             _check_detuning_on(owner, name, getattr(self, name), device, channel)
         for name in ("rise", "sweep", "fall"):
             _check_duration_on(owner, name, getattr(self, name), device, channel)
-        _check_total_on(owner, self.duration, device)
         omega, d0, d1 = self.amplitude, self.detuning_start, self.detuning_end
         rise, sweep, fall = self.rise, self.sweep, self.fall
-        return _assemble(
-            owner,
-            register,
-            device,
-            [
-                lambda: pulser.Pulse(RampWaveform(rise, 0.0, omega), ConstantWaveform(rise, d0), 0.0),
-                lambda: pulser.Pulse(ConstantWaveform(sweep, omega), RampWaveform(sweep, d0, d1), 0.0),
-                lambda: pulser.Pulse(RampWaveform(fall, omega, 0.0), ConstantWaveform(fall, d1), 0.0),
-            ],
-        )
+        return [
+            lambda: pulser.Pulse(RampWaveform(rise, 0.0, omega), ConstantWaveform(rise, d0), 0.0),
+            lambda: pulser.Pulse(ConstantWaveform(sweep, omega), RampWaveform(sweep, d0, d1), 0.0),
+            lambda: pulser.Pulse(RampWaveform(fall, omega, 0.0), ConstantWaveform(fall, d1), 0.0),
+        ]
 
 
 @dataclass(frozen=True)
-class PiecewiseConstant:
+class PiecewiseConstant(_Builder):
     """Piecewise-constant drive, the form trained pulses export to.
 
     Args:
         segments: ``(duration ns, Ω rad/µs, δ rad/µs)`` per segment, in time
             order; at least one. Lists are accepted and stored as tuples.
+        node_detuning: node labels as local detuning (needs a device with a
+            DMM), default ``None``.
     """
 
     segments: tuple[tuple[int, float, float], ...]
+    node_detuning: NodeDetuning | None = None
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -354,6 +452,7 @@ class PiecewiseConstant:
                 )
             )
         object.__setattr__(self, "segments", tuple(out))
+        object.__setattr__(self, "node_detuning", _node_detuning(owner, self.node_detuning))
 
     @property
     def max_rabi_frequency(self) -> float:
@@ -365,31 +464,12 @@ class PiecewiseConstant:
         """Sum of the segment durations (ns)."""
         return sum(seg[0] for seg in self.segments)
 
-    def build(self, register: BaseRegister, device: BaseDevice) -> pulser.Sequence:
-        """Build the Sequence of ``register`` on ``device``.
-
-        Args:
-            register: the atoms (pulser Register, µm).
-            device: the pulser Device whose limits apply.
-
-        Raises:
-            ScheduleError: a segment violates the device's limits, or Pulser
-                rejects the register or the sequence.
-        """
-        owner = type(self).__name__
-        channel = _channel(owner, register, device)
+    def _pulses(self, owner: str, device: AnyDevice, channel: Channel) -> list[Callable[[], pulser.Pulse]]:
         for k, (dur, omega, delta) in enumerate(self.segments):
             _check_amplitude_on(owner, f"segment {k} amplitude", omega, device, channel)
             _check_average_amplitude_on(owner, f"segment {k} amplitude", omega, device, channel)
             _check_detuning_on(owner, f"segment {k} detuning", delta, device, channel)
             _check_duration_on(owner, f"segment {k} duration", dur, device, channel)
-        _check_total_on(owner, self.duration, device)
-        return _assemble(
-            owner,
-            register,
-            device,
-            [
-                partial(pulser.Pulse.ConstantPulse, dur, omega, delta, 0.0)
-                for dur, omega, delta in self.segments
-            ],
-        )
+        return [
+            partial(pulser.Pulse.ConstantPulse, dur, omega, delta, 0.0) for dur, omega, delta in self.segments
+        ]

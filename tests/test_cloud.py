@@ -42,7 +42,7 @@ from qgnn.backends.pasqal import (
     backend_from_spec,
     split_shots,
 )
-from qgnn.errors import BackendError
+from qgnn.errors import BackendError, InvalidInputError
 from qgnn.pulses import ConstantDrive
 
 pytest.importorskip("pasqal_cloud")
@@ -243,17 +243,17 @@ def test_identical_sequences_are_sent_once(make_cloud: Any, cloud_server: FakePa
 def test_arguments_are_checked(make_cloud: Any, cloud_server: FakePasqalCloud) -> None:
     cloud = make_cloud()
     seq = build(cloud.fetch_device(), PAIR)
-    with pytest.raises(BackendError, match="evaluation_times must be"):
+    with pytest.raises(InvalidInputError, match="evaluation_times must be"):
         cloud.run([seq], evaluation_times=(0.5, 1.0))
-    with pytest.raises(BackendError, match="shots"):
+    with pytest.raises(InvalidInputError, match="shots"):
         cloud.run([seq], shots=0)
-    with pytest.raises(BackendError, match="list of pulser.Sequence"):
+    with pytest.raises(InvalidInputError, match="list of pulser.Sequence"):
         cloud.run(seq)
-    with pytest.raises(BackendError, match="unknown Pasqal cloud device"):
+    with pytest.raises(InvalidInputError, match="unknown Pasqal cloud device"):
         make_cloud("NOT_A_DEVICE")
-    with pytest.raises(BackendError, match="shots must be a positive integer"):
+    with pytest.raises(InvalidInputError, match="shots must be a positive integer"):
         make_cloud(shots=None)
-    with pytest.raises(BackendError, match="'pasqal:<DEVICE>'"):
+    with pytest.raises(InvalidInputError, match="'pasqal:<DEVICE>'"):
         backend_from_spec("emu-sv")
     assert backend_from_spec("pasqal:emu_mps").name == "pasqal:EMU_MPS"
     (m,) = make_cloud(shots=25).run([seq])  # shots=None → the backend's default
@@ -279,29 +279,31 @@ def test_arguments_are_checked(make_cloud: Any, cloud_server: FakePasqalCloud) -
         ({"retry": 3}, "retry must be a RetryPolicy"),
     ],
 )
-def test_bad_constructor_arguments_raise_backend_errors(
+def test_bad_constructor_arguments_raise_invalid_input_errors(
     cloud_env: Path, kwargs: dict[str, Any], match: str
 ) -> None:
     kwargs = {"device": "EMU_SV", **kwargs}
-    with pytest.raises(BackendError, match=match):
+    with pytest.raises(InvalidInputError, match=match):
         PasqalCloud(kwargs.pop("device"), **kwargs)
 
 
-def test_bad_call_arguments_raise_backend_errors(make_cloud: Any, cloud_server: FakePasqalCloud) -> None:
-    with pytest.raises(BackendError, match="max_retries must be a non-negative integer"):
+def test_bad_call_arguments_raise_invalid_input_errors(
+    make_cloud: Any, cloud_server: FakePasqalCloud
+) -> None:
+    with pytest.raises(InvalidInputError, match="max_retries must be a non-negative integer"):
         RetryPolicy(max_retries=-1)
-    with pytest.raises(BackendError, match="backoff_s must be a non-negative number"):
+    with pytest.raises(InvalidInputError, match="backoff_s must be a non-negative number"):
         RetryPolicy(backoff_s=float("inf"))
-    with pytest.raises(BackendError, match="job ledger path must be a path"):
+    with pytest.raises(InvalidInputError, match="job ledger path must be a path"):
         JobLedger(3.5)  # type: ignore[arg-type]
     cloud = make_cloud()
     seq = build(cloud.fetch_device(), PAIR)
-    with pytest.raises(BackendError, match="labels must be a list of names"):
+    with pytest.raises(InvalidInputError, match="labels must be a list of names"):
         cloud.run([seq], labels=5)  # type: ignore[arg-type]
-    with pytest.raises(BackendError, match="labels must be a list of names"):
+    with pytest.raises(InvalidInputError, match="labels must be a list of names"):
         cloud.run([seq], labels="graph 1")
     for bad in (float("nan"), -1.0, "10"):
-        with pytest.raises(BackendError, match="timeout_s must be a non-negative number"):
+        with pytest.raises(InvalidInputError, match="timeout_s must be a non-negative number"):
             cloud.refresh(timeout_s=bad)  # type: ignore[arg-type]
     assert cloud_server.count("POST", "/api/v1/batches") == 0
 
@@ -662,7 +664,7 @@ CHILD = textwrap.dedent(
         reg = pulser.Register.from_coordinates(np.array(coords, float), prefix="q")
         reg = reg.with_automatic_layout(device)
         seqs.append(ConstantDrive(amplitude=5.0, duration=1000).build(reg, device))
-    print(json.dumps([m.counts[0] for m in cloud.run(seqs, shots=60)]))
+    print(json.dumps([dict(m.counts[0]) for m in cloud.run(seqs, shots=60)]))
     """
 ).replace("COORDS", repr([PAIR, TRIANGLE, LINE]))
 

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qgnn.errors import BackendError
+from qgnn.errors import BackendError, InvalidInputError
 from qgnn.paths import cache_dir
 
 LEDGER_FILENAME = "pasqal_jobs.sqlite"
@@ -280,7 +280,7 @@ class JobLedger:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         if path is not None and not isinstance(path, str | os.PathLike):
-            raise BackendError(f"the job ledger path must be a path or None, got {type(path).__name__}")
+            raise InvalidInputError(f"the job ledger path must be a path or None, got {type(path).__name__}")
         self.path = Path(path).expanduser() if path is not None else default_ledger_path()
         self._initialised = False
 

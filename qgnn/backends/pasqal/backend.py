@@ -45,7 +45,7 @@ from qgnn.backends.pasqal.results import REJECTED, CloudJobError, JobFailure, ou
 from qgnn.backends.pasqal.submission import Submitter
 from qgnn.backends.pasqal.transport import CloudRequestError, RetryPolicy, call, check_seconds
 from qgnn.backends.pasqal.validation import PreparedSequence, prepare
-from qgnn.errors import BackendError
+from qgnn.errors import BackendError, InvalidInputError
 
 
 @cache
@@ -112,18 +112,20 @@ class PasqalCloud:
         retry: RetryPolicy | None = None,
     ) -> None:
         if not isinstance(device, str) or device.upper() not in DEVICE_TYPES:
-            raise BackendError(
+            raise InvalidInputError(
                 f"unknown Pasqal cloud device {device!r}; choose one of {sorted(DEVICE_TYPES)}"
             )
         if spec_device is not None and not isinstance(spec_device, str):
-            raise BackendError(f"spec_device must be a device type name, got {spec_device!r}")
+            raise InvalidInputError(f"spec_device must be a device type name, got {spec_device!r}")
         for name, text in (("project_id", project_id), ("auth_endpoint", auth_endpoint)):
             if text is not None and not isinstance(text, str):
-                raise BackendError(f"{name} must be a string or None, got {type(text).__name__}")
+                raise InvalidInputError(f"{name} must be a string or None, got {type(text).__name__}")
         if ledger is not None and not isinstance(ledger, JobLedger | str | os.PathLike):
-            raise BackendError(f"ledger must be a JobLedger, a path or None, got {type(ledger).__name__}")
+            raise InvalidInputError(
+                f"ledger must be a JobLedger, a path or None, got {type(ledger).__name__}"
+            )
         if retry is not None and not isinstance(retry, RetryPolicy):
-            raise BackendError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
+            raise InvalidInputError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
         for name, value in (
             ("timeout_s", timeout_s),
             ("poll_interval_s", poll_interval_s),
@@ -135,12 +137,12 @@ class PasqalCloud:
             or not isinstance(max_jobs_per_batch, int)
             or max_jobs_per_batch < 1
         ):
-            raise BackendError(
+            raise InvalidInputError(
                 f"max_jobs_per_batch must be a positive integer or None, got {max_jobs_per_batch!r}"
             )
         checked = check_shots(shots)
         if checked is None:
-            raise BackendError("a cloud backend samples: shots must be a positive integer, not None")
+            raise InvalidInputError("a cloud backend samples: shots must be a positive integer, not None")
         self.device = device.upper()
         self.project_id = project_id
         self.shots = checked
@@ -269,7 +271,9 @@ class PasqalCloud:
             retry_failed: resubmit the jobs recorded as ERROR/CANCELED/TIMED_OUT.
 
         Raises:
-            BackendError: a sequence is invalid (nothing sent) or the cloud failed.
+            InvalidInputError: bad arguments (not a list of sequences, labels,
+                shots, evaluation times); nothing sent.
+            BackendError: the device would reject a sequence (nothing sent) or the cloud failed.
             CloudJobError: some sequences have no result; the finished ones
                 are in ``.outcomes`` and stay in the ledger.
         """
@@ -360,7 +364,7 @@ class PasqalCloud:
     ) -> list[Measurement | JobFailure]:
         times = check_evaluation_times(evaluation_times)
         if times != (1.0,):
-            raise BackendError(
+            raise InvalidInputError(
                 f"{self.name} measures only at the end of a sequence: evaluation_times must be (1.0,), "
                 f"got {times}"
             )
@@ -409,15 +413,19 @@ class PasqalCloud:
 
     def _inputs(self, sequences: Any, labels: Sequence[str] | None) -> tuple[list[Any], list[str]]:
         if isinstance(sequences, pulser.Sequence) or not isinstance(sequences, Iterable):
-            raise BackendError(f"{self.name}: pass a list of pulser.Sequence, got {type(sequences).__name__}")
+            raise InvalidInputError(
+                f"{self.name}: pass a list of pulser.Sequence, got {type(sequences).__name__}"
+            )
         seqs = list(sequences)
         if labels is None:
             return seqs, [f"sequence {i}" for i in range(len(seqs))]
         if isinstance(labels, str) or not isinstance(labels, Iterable):
-            raise BackendError(f"{self.name}: labels must be a list of names, got {type(labels).__name__}")
+            raise InvalidInputError(
+                f"{self.name}: labels must be a list of names, got {type(labels).__name__}"
+            )
         names = [str(x) for x in labels]
         if len(names) != len(seqs):
-            raise BackendError(f"{self.name}: {len(names)} labels for {len(seqs)} sequences")
+            raise InvalidInputError(f"{self.name}: {len(names)} labels for {len(seqs)} sequences")
         return seqs, names
 
     def _shots(self, shots: int | None) -> int:
@@ -499,7 +507,7 @@ def backend_from_spec(spec: str, **kwargs: Any) -> PasqalCloud:
     """
     prefix, _, device = str(spec).partition(":")
     if prefix.lower() != "pasqal" or not device:
-        raise BackendError(
+        raise InvalidInputError(
             f"a Pasqal cloud backend is written 'pasqal:<DEVICE>', e.g. 'pasqal:EMU_MPS'; got {spec!r}"
         )
     return PasqalCloud(device, **kwargs)

@@ -18,7 +18,7 @@ from qgnn.backends.pasqal.credentials import (
     resolve_project_id,
 )
 from qgnn.backends.pasqal.transport import RetryPolicy, call, client_class
-from qgnn.errors import BackendError, require_extra
+from qgnn.errors import BackendError, InvalidInputError, require_extra
 
 
 def endpoint_key(endpoints: Any) -> str:
@@ -38,14 +38,14 @@ def sdk_endpoints(endpoints: Any) -> Any:
     """``endpoints`` as a ``pasqal_cloud.endpoints.Endpoints`` (a URL sets both core and account).
 
     Raises:
-        BackendError: ``endpoints`` is neither a URL, an ``Endpoints`` nor ``None``.
+        InvalidInputError: ``endpoints`` is neither a URL, an ``Endpoints`` nor ``None``.
     """
     from pasqal_cloud.endpoints import Endpoints
 
     if isinstance(endpoints, Endpoints):
         return endpoints
     if endpoints is not None and not isinstance(endpoints, str):
-        raise BackendError(
+        raise InvalidInputError(
             f"endpoints must be a URL or pasqal_cloud Endpoints, got {type(endpoints).__name__}"
         )
     url = resolve_endpoint(endpoints)

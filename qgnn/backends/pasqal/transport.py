@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from qgnn.errors import BackendError
+from qgnn.errors import BackendError, InvalidInputError
 
 logger = logging.getLogger("qgnn.backends.pasqal")
 
@@ -85,7 +85,7 @@ class CloudRequestError(BackendError):
 
 
 def check_seconds(name: str, value: object, *, allow_zero: bool) -> float:
-    """A finite duration in seconds (> 0, or ≥ 0 with ``allow_zero``), else :class:`BackendError`."""
+    """A finite duration in seconds (> 0, or ≥ 0 with ``allow_zero``), else :class:`InvalidInputError`."""
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
@@ -94,7 +94,7 @@ def check_seconds(name: str, value: object, *, allow_zero: bool) -> float:
         or (value == 0 and not allow_zero)
     ):
         kind = "non-negative" if allow_zero else "positive"
-        raise BackendError(f"{name} must be a {kind} number of seconds, got {value!r}")
+        raise InvalidInputError(f"{name} must be a {kind} number of seconds, got {value!r}")
     return float(value)
 
 
@@ -123,7 +123,7 @@ class RetryPolicy:
             or not isinstance(self.max_retries, int)
             or self.max_retries < 0
         ):
-            raise BackendError(f"max_retries must be a non-negative integer, got {self.max_retries!r}")
+            raise InvalidInputError(f"max_retries must be a non-negative integer, got {self.max_retries!r}")
         for name in ("backoff_s", "max_backoff_s", "settle_s"):
             check_seconds(name, getattr(self, name), allow_zero=True)
 

@@ -147,6 +147,9 @@ def _build(task: _Task, embedding: Any, config: _Config) -> pulser.Sequence:
     """The task's sequence, through the one graph → sequence route (node labels included)."""
     from qgnn.pulses import build_sequence
 
+    node_detuning = getattr(config.schedule, "node_detuning", None)
+    if node_detuning is not None and task.original is not None:
+        node_detuning.node_weights(task.original, where=graph_label(task.index))  # errors name caller's nodes
     return build_sequence(task.graph, embedding, config.schedule, config.device)
 
 

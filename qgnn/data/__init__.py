@@ -1,13 +1,14 @@
-"""Shipped graph datasets and graph conversions.
+"""Shipped graph datasets, your own TU-format datasets, and graph conversions.
 
 :func:`load_dataset` reads the TU-format benchmarks (MUTAG, PTC_*, AIDS,
 NCI1, IMDB-BINARY, PROTEINS) and ESOL shipped with qgnn, checking every
 file's SHA-256, or your own dataset from a folder in the TU format, and
 returns a :class:`GraphDataset` of ``networkx`` graphs (its ``sha256`` says
 what was read). :func:`to_pyg` / :func:`from_pyg` convert between networkx
-and PyTorch Geometric, one one-hot width per dataset; :func:`validate_graph` is the input check
-shared by every stage taking a graph, and :func:`graph_index` the one rule
-for reading a graph's dataset index.
+and PyTorch Geometric, with one one-hot width per dataset;
+:func:`validate_graph` is the input check shared by every stage taking a
+graph, and :func:`graph_index` the one rule for reading a graph's dataset
+index.
 """
 
 from __future__ import annotations

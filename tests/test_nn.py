@@ -499,7 +499,7 @@ def test_regression_fits_the_number_of_edges(cyclic_vs_tree: list[Data]) -> None
         assert outcome.train_loss[-1] < 0.5 * outcome.train_loss[0]
         metrics = outcome.metrics()
         assert np.isfinite(metrics["mae"]) and metrics["rmse"] >= metrics["mae"]
-        np.testing.assert_allclose(outcome.val_metric[outcome.best_epoch], min(outcome.val_metric), atol=1.0)
+        assert outcome.val_loss[outcome.best_epoch] == min(outcome.val_loss)  # weights kept at the lowest val loss
         if model == "qgin":  # the excitation histogram carries the graph size: well below the mean predictor
             assert metrics["mae"] < 0.7 * baseline
 

@@ -988,19 +988,50 @@ def test_cli_submit_dataset(
 
 
 def test_graphs_without_an_integer_index_are_named_by_position(fresnel: Any) -> None:
-    pytest.importorskip("qgnn.embedding")
     import networkx as nx
 
     from qgnn.backends.pasqal.inputs import graph_sequences
     from qgnn.data import graph_index
+    from qgnn.features import FeaturePipeline
 
     graphs = [nx.path_graph(2) for _ in range(5)]
     for g, index in zip(graphs, ["abc", None, np.int64(7), True, 3.0], strict=True):
         g.graph["index"] = index
     assert [graph_index(g, k) for k, g in enumerate(graphs)] == [0, 1, 7, 3, 4]
-    found = graph_sequences(graphs[:3], fresnel)
-    assert found.labels == ["graph 0", "graph 1", "graph 7"] and not found.skipped
+    pipeline = FeaturePipeline(device=fresnel, cache_dir=False, progress=False)
+    found = graph_sequences([*graphs[:3], nx.complete_graph(40)], pipeline)
+    assert found.labels == ["graph 0", "graph 1", "graph 7"]
+    assert len(found.skipped) == 1 and found.skipped[0].startswith("graph 3: ")
     assert all(s.device == fresnel for s in found.sequences)
+
+
+def test_cloud_submit_then_training_on_the_same_graphs_pays_nothing_more(
+    cloud_server: FakePasqalCloud, cloud_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`qgnn cloud submit --dataset` and `FeaturePipeline(backend=PasqalCloud)` send the same sequences."""
+    import itertools
+
+    from qgnn.backends.pasqal.validation import sequence_hash
+    from qgnn.data import load_dataset
+    from qgnn.features import FeaturePipeline
+
+    argv = ["--dataset", "PTC_FM", "--max-nodes", "7", "--limit", "6", "--device", "EMU_SV"]
+    assert cli("cloud", "submit", *argv, "--shots", "30", "--poll-interval", "0.02") == 0
+    assert "6 of 6 sequences submitted" in capsys.readouterr().out
+    assert cloud_server.count("POST", "/api/v1/batches") == 1 and len(cloud_server.jobs) == 6
+    submitted = {sequence_hash(j.sequence) for j in cloud_server.jobs.values()}
+
+    graphs = list(itertools.islice(load_dataset("PTC_FM", max_nodes=7), 6))
+    assert max(g.number_of_nodes() for g in graphs) <= 7
+    cloud = PasqalCloud("EMU_SV", shots=30, poll_interval_s=0.02, timeout_s=60.0, retry=FAST)
+    pipeline = FeaturePipeline(backend=cloud, cache_dir=False, progress=False)  # rebuilt from scratch
+    results = pipeline.run(graphs)
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert cloud_server.count("POST", "/api/v1/batches") == 1 and len(cloud_server.jobs) == 6  # none new
+    used = {job for r in results for job in r.measurement.settings["job_ids"]}
+    assert used == set(cloud_server.jobs)  # every feature comes from a job the command paid for
+    rebuilt = {cloud.validate(p.sequence).to_abstract_repr() for p in pipeline.build_sequences(graphs)}
+    assert {sequence_hash(a) for a in rebuilt} == submitted
 
 
 # ---------------------------------------------------------------------- the FeaturePipeline over the cloud

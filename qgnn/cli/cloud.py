@@ -55,7 +55,10 @@ def register(subparsers: Any) -> None:
 
     submit = sub.add_parser("submit", help="check and send sequences (recorded jobs are reused)")
     source = submit.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", help="a shipped dataset (e.g. PTC_FM), embedded on the fetched device")
+    source.add_argument(
+        "--dataset",
+        help="a shipped dataset (e.g. PTC_FM), embedded and built on the fetched device as qgnn train does",
+    )
     source.add_argument("--sequences", help="a JSON list of sequence abstract representations")
     submit.add_argument("--max-nodes", type=int, help="keep graphs with at most this many nodes")
     submit.add_argument("--limit", type=int, help="keep the first N graphs")
@@ -150,11 +153,13 @@ def _submit(args: argparse.Namespace) -> int:
     from qgnn.backends.pasqal.inputs import dataset_sequences, load_sequences
 
     cloud = _backend(args, args.device, timeout_s=args.timeout)
-    device = cloud.fetch_device()
+    cloud.fetch_device()  # credentials and endpoint problems show before any embedding work
     if args.dataset:
-        found = dataset_sequences(
-            args.dataset, device, max_nodes=args.max_nodes, limit=args.limit, seed=args.seed
-        )
+        from qgnn.features import FeaturePipeline
+
+        # the pipeline `qgnn train --backend pasqal:...` runs, so training reuses these jobs
+        pipeline = FeaturePipeline(backend=cloud, shots=args.shots, embed_seed=args.seed, progress=False)
+        found = dataset_sequences(args.dataset, pipeline, max_nodes=args.max_nodes, limit=args.limit)
     else:
         found = load_sequences(args.sequences)
     for message in found.skipped:

@@ -1,4 +1,11 @@
-"""Sequences to submit from the command line: a shipped dataset, or a file of abstract representations."""
+"""Sequences to submit from the command line: a shipped dataset, or a file of abstract representations.
+
+Graphs become sequences only through :meth:`qgnn.features.FeaturePipeline.build_sequences`
+(canonical node order, embedding cache, node-label detuning, the cloud's
+fetched device), the route ``FeaturePipeline.run`` and ``qgnn train --backend
+pasqal:…`` send through; so what ``qgnn cloud submit --dataset`` pays for is
+what training later asks for, and the job ledger reuses it.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +14,15 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import pulser
-from pulser.devices import Device
 
-from qgnn.data import graph_index
-from qgnn.errors import BackendError, QgnnError, graph_label
+from qgnn.errors import BackendError, graph_label
+
+if TYPE_CHECKING:
+    from qgnn.features import FeaturePipeline
 
 
 @dataclass(frozen=True)
@@ -33,58 +41,39 @@ class SequenceSet:
 
 
 def dataset_sequences(
-    name: str,
-    device: Device,
-    *,
-    max_nodes: int | None = None,
-    limit: int | None = None,
-    schedule: Any = None,
-    seed: int = 0,
+    name: str, pipeline: FeaturePipeline, *, max_nodes: int | None = None, limit: int | None = None
 ) -> SequenceSet:
-    """Embed a shipped dataset's graphs on ``device`` and build each one's sequence.
+    """Build the sequences of a shipped dataset's graphs, as ``pipeline.run`` would send them.
 
     Args:
         name: dataset name (see :data:`qgnn.data.DATASET_NAMES`).
-        device: the device fetched from the cloud.
+        pipeline: the pipeline whose embedding and schedule to use; its
+            backend is the :class:`~qgnn.backends.pasqal.PasqalCloud` submitted to.
         max_nodes: keep graphs with at most this many nodes.
         limit: keep the first ``limit`` graphs (after ``max_nodes``).
-        schedule: a :class:`qgnn.pulses.Schedule`; default ``ConstantDrive()``.
-        seed: embedding seed.
     """
     from qgnn.data import load_dataset
 
     dataset = load_dataset(name, max_nodes=max_nodes)
     graphs = list(dataset) if limit is None else list(itertools.islice(dataset, max(limit, 0)))
-    return graph_sequences(graphs, device, schedule=schedule, seed=seed)
+    return graph_sequences(graphs, pipeline)
 
 
-def graph_sequences(
-    graphs: Iterable[nx.Graph], device: Device, *, schedule: Any = None, seed: int = 0
-) -> SequenceSet:
-    """Embed graphs on ``device`` and build each one's sequence; graphs that fail are skipped.
+def graph_sequences(graphs: Iterable[nx.Graph], pipeline: FeaturePipeline) -> SequenceSet:
+    """Build each graph's sequence with ``pipeline.build_sequences``; graphs that fail are skipped.
 
     Args:
         graphs: networkx graphs; each is named by its integer ``graph.graph["index"]``,
             else by its position.
-        device: the device fetched from the cloud.
-        schedule: a :class:`qgnn.pulses.Schedule`; default ``ConstantDrive()``.
-        seed: embedding seed.
+        pipeline: the pipeline whose embedding, schedule and device to use.
     """
-    from qgnn.embedding import embed
-    from qgnn.pulses import ConstantDrive
-
-    schedule = schedule if schedule is not None else ConstantDrive()
     out = SequenceSet([], [], [])
-    for position, graph in enumerate(graphs):
-        index = graph_index(graph, position)
-        try:
-            embedding = embed(
-                graph, device, rabi_frequency=schedule.max_rabi_frequency, seed=seed, strict=True, index=index
-            )
-            out.sequences.append(schedule.build(embedding.register, device))
-            out.labels.append(graph_label(index))
-        except QgnnError as exc:
-            out.skipped.append(f"{graph_label(index)}: {exc}")
+    for prepared in pipeline.build_sequences(graphs):
+        if prepared.sequence is None:
+            out.skipped.append(f"{graph_label(prepared.index)}: {prepared.error}")
+        else:
+            out.sequences.append(prepared.sequence)
+            out.labels.append(graph_label(prepared.index))
     return out
 
 

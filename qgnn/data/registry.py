@@ -137,6 +137,22 @@ def _folder(name: object) -> Path | None:
     return None
 
 
+def _local(path: Path) -> PackedGraphs:
+    """Read (or reuse) the TU dataset in the folder ``path`` and log the SHA-256 of its files."""
+    folder, name = tu_folder(path)
+    folder = folder.resolve()
+    packed = _cached((folder, name), sorted(folder.iterdir()), lambda: read_folder(folder, name))
+    _LOG.info(
+        "%s: read %d graphs from %s, SHA-256 %s (of %s)",
+        packed.name,
+        packed.num_graphs,
+        folder,
+        sums_digest(packed.checksums),
+        ", ".join(sorted(packed.checksums)),
+    )
+    return packed
+
+
 def load_dataset(
     name: str | os.PathLike[str], *, max_nodes: int | None = None, root: str | Path | None = None
 ) -> GraphDataset:
@@ -180,23 +196,10 @@ def load_dataset(
             canonical = canonical_name(name)
         except DatasetError as exc:
             raise DatasetError(f"{exc}; or pass the path of a folder in TU format") from None
+    elif root is not None:
+        raise DatasetError(f"root= locates the shipped datasets; {folder} is read as it is: drop root")
     _check_max_nodes(max_nodes)
-    if folder is None:
-        packed = _shipped(canonical, root)
-    else:
-        if root is not None:
-            raise DatasetError(f"root= locates the shipped datasets; {folder} is read as it is: drop root")
-        folder, tu_name = tu_folder(folder)
-        folder = folder.resolve()
-        packed = _cached((folder, tu_name), sorted(folder.iterdir()), lambda: read_folder(folder, tu_name))
-        _LOG.info(
-            "%s: read %d graphs from %s, SHA-256 %s (of %s)",
-            packed.name,
-            packed.num_graphs,
-            folder,
-            sums_digest(packed.checksums),
-            ", ".join(sorted(packed.checksums)),
-        )
+    packed = _shipped(canonical, root) if folder is None else _local(folder)
     dataset = GraphDataset(packed)
     if max_nodes is not None:
         dataset = dataset[dataset.num_nodes <= int(max_nodes)]

@@ -24,6 +24,7 @@ from qgnn.errors import DatasetError, InvalidGraphError, graph_label
 # AIDS documents its edge labels as bond valences.
 _VALENCE_BOND = {"1": "single", "2": "double", "3": "triple"}
 _ENTRY = re.compile(r"^\s*(\d+)\s+(\S+)\s*$")
+_NEWLINE = b"\n"
 _BLANK_LINE = re.compile(rb"(?:^|\n)[ \t\r]*\n")
 _HEADER = re.compile(r"^(Node|Edge) labels( were converted to integer values using this map)?:\s*$")
 
@@ -94,16 +95,15 @@ def _table(data: bytes, file: str, dtype: type, columns: int | None) -> np.ndarr
     """Parse a TU file of comma-separated values, one entry per line; errors name the file and line."""
     if not data.strip():
         raise DatasetError(f"dataset file {file} is empty")
-    blank = _BLANK_LINE.search(data.rstrip())
-    if blank:
-        number = data[: blank.end()].count(b"\n")
-        raise DatasetError(
-            f"dataset file {file} line {number} is empty; remove empty lines (one entry per line)"
-        )
     try:
         table: np.ndarray = np.loadtxt(io.BytesIO(data), delimiter=",", dtype=dtype, ndmin=2, comments=None)
     except ValueError:
         raise _bad_line(data.decode("utf-8", errors="replace"), file, dtype, columns) from None
+    body = data.rstrip()
+    if len(table) != body.count(b"\n") + 1:  # numpy skipped empty lines: line numbers would shift
+        blank = _BLANK_LINE.search(body)
+        where = f"line {data[: blank.end()].count(_NEWLINE)} is empty" if blank else "has empty lines"
+        raise DatasetError(f"dataset file {file} {where}; remove empty lines (one entry per line)")
     if columns is not None and table.shape[1] != columns:
         raise DatasetError(
             f"dataset file {file} has {table.shape[1]} comma-separated values per line, expected {columns}"

@@ -486,6 +486,23 @@ def test_batch_creation_that_never_arrived_is_resent_once(
     assert sum(m.counts[0].values()) == 30
 
 
+def test_lost_answer_with_a_failing_lookup_keeps_the_intent_for_a_rerun(
+    make_cloud: Any, cloud_server: FakePasqalCloud
+) -> None:
+    cloud_server.inject("POST", "/api/v1/batches", "reset_after")  # created; the answer is lost
+    lookup = cloud_server.inject("GET", "/api/v1/batches", "status", status=500, times=-1)
+    cloud = make_cloud()
+    seq = build(cloud.fetch_device(), PAIR)
+    with pytest.raises(CloudRequestError, match="could not be looked up") as err:
+        cloud.run([seq], shots=30)
+    assert "no batch was created" not in str(err.value)  # it may well exist: the intent is kept
+    assert len(cloud_server.batches) == 1 and [j.status for j in cloud.ledger.jobs()] == ["SUBMITTING"]
+    assert len(cloud.ledger.submissions(pending_only=True)) == 1
+    lookup.times = 0
+    (m,) = cloud.run([seq], shots=30)  # settled by its tag: the batch is adopted, not sent again
+    assert cloud_server.count("POST", "/api/v1/batches") == 1 and sum(m.counts[0].values()) == 30
+
+
 def test_batch_creation_failing_for_good_records_nothing(
     make_cloud: Any, cloud_server: FakePasqalCloud
 ) -> None:

@@ -7,9 +7,10 @@ polling never gives up. qgnn therefore takes retries over: through the SDK's
 ``requests.Session`` that bounds each request by ``http_timeout_s`` and turns a
 connection failure, a timeout or a 408/425/429/5xx answer into
 :class:`TransientCloudError` — an exception the SDK lets through untouched.
-:func:`call` then retries idempotent calls with exponential backoff (honouring
-``Retry-After``), and the backend never repeats a batch-creation POST before
-it has looked the batch up by its tag. Nothing in the SDK is modified.
+:func:`call` then retries calls with exponential backoff (honouring
+``Retry-After``); batch creation (:mod:`qgnn.backends.pasqal.submission`) goes
+through the same loop but never repeats its POST before it has looked the
+batch up by its tag. Nothing in the SDK is modified.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class ScheduleError(QgnnError, ValueError):
 
 
 class DatasetError(QgnnError):
-    """A shipped dataset is unknown, missing or malformed."""
+    """A dataset (shipped, or a TU-format folder) is unknown, missing or malformed."""
 
 
 class ChecksumError(DatasetError):

@@ -361,7 +361,7 @@ def test_quantum_dataset_is_processed_once_and_then_loaded(
     assert bool(first.ok_mask.all())
     assert first[0].hist_q.shape == (1, len(TIMES) * 5)  # hist_length = largest graph (4) + 1
     assert first[0].x.shape[1] == shipped.num_node_labels
-    folder = tmp_path / f"PTC_FM-4-{pipeline.fingerprint()}-pe{PE_DIM}-hauto"
+    folder = tmp_path / f"PTC_FM-{shipped.sha256[:12]}-4-{pipeline.fingerprint()}-pe{PE_DIM}-hauto"
     assert (folder / "processed" / "data.pt").is_file()
 
     def no_work(graphs: object) -> None:
@@ -383,6 +383,23 @@ def test_quantum_dataset_rejects_a_name_that_is_not_a_string(pipeline: FeaturePi
     with pytest.raises(DatasetError, match="unknown dataset 5; valid names"):
         QuantumDataset(5, pipeline, root=tmp_path)  # type: ignore[arg-type]
     assert not any(tmp_path.iterdir())
+
+
+def test_quantum_dataset_reads_your_own_tu_folder(pipeline: FeaturePipeline, tmp_path) -> None:
+    import shutil
+
+    from qgnn.data import datasets_root
+
+    own = tmp_path / "data" / "PTC_FM"
+    shutil.copytree(datasets_root() / "PTC_FM", own)
+    labels = own / "PTC_FM_graph_labels.txt"
+    lines = labels.read_text().splitlines()
+    lines[0] = "0" if lines[0].strip() != "0" else "1"  # one label differs: other data, other folder
+    labels.write_text("\n".join(lines) + "\n")
+    mine = QuantumDataset(own, pipeline, max_nodes=4, root=tmp_path / "pyg", pe_dim=PE_DIM)
+    shipped = QuantumDataset("PTC_FM", pipeline, max_nodes=4, root=tmp_path / "pyg", pe_dim=PE_DIM)
+    assert mine.name == shipped.name == "PTC_FM" and len(mine) == len(shipped)
+    assert mine.processed_dir != shipped.processed_dir
 
 
 def test_quantum_dataset_batches_molecules_without_bonds(pipeline: FeaturePipeline, tmp_path) -> None:
@@ -499,7 +516,7 @@ def test_regression_fits_the_number_of_edges(cyclic_vs_tree: list[Data]) -> None
         assert outcome.train_loss[-1] < 0.5 * outcome.train_loss[0]
         metrics = outcome.metrics()
         assert np.isfinite(metrics["mae"]) and metrics["rmse"] >= metrics["mae"]
-        assert outcome.val_loss[outcome.best_epoch] == min(outcome.val_loss)  # weights kept at the lowest val loss
+        assert outcome.val_loss[outcome.best_epoch] == min(outcome.val_loss)  # kept: lowest val loss
         if model == "qgin":  # the excitation histogram carries the graph size: well below the mean predictor
             assert metrics["mae"] < 0.7 * baseline
 

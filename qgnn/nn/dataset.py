@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch_geometric.data import InMemoryDataset
 
-from qgnn.data import canonical_name, load_dataset
+from qgnn.data import load_dataset
 from qgnn.errors import DatasetError
 from qgnn.features import FeaturePipeline, cache_dir
 from qgnn.nn.transforms import QuantumFeatures, QuantumFeatureWarning, _fill_edgeless, failure_message
@@ -21,7 +21,7 @@ class QuantumDataset(InMemoryDataset):
     The first construction loads the graphs, featurises them all with one
     ``pipeline.run`` call (the transform is the dataset's ``pre_transform``,
     applied in batch), and saves the result under
-    ``<root>/<name>-<max_nodes|all>-<pipeline fingerprint>-pe<pe_dim>-h<hist_length|auto>``
+    ``<root>/<name>-<sha256[:12]>-<max_nodes|all>-<pipeline fingerprint>-pe<pe_dim>-h<hist_length|auto>``
     (``root`` defaults to ``qgnn.features.cache_dir() / "pyg"``), so different
     pipelines or settings never share processed files. Later constructions
     load from disk without running the pipeline.
@@ -32,8 +32,10 @@ class QuantumDataset(InMemoryDataset):
     (:class:`~qgnn.nn.transforms.QuantumFeatureWarning`) while there are any.
 
     Args:
-        name: shipped dataset name, case-insensitive, e.g. ``"MUTAG"`` (stored
-            and used in the folder name in its canonical spelling).
+        name: shipped dataset name, case-insensitive, e.g. ``"MUTAG"``, or a
+            TU-format folder (anything :func:`qgnn.data.load_dataset` reads);
+            the processed folder is named after the data's SHA-256, so your
+            own copy never collides with a shipped dataset.
         pipeline: the :class:`~qgnn.features.FeaturePipeline` measuring the graphs.
         max_nodes: keep graphs with at most this many nodes (``None``: all).
         root: folder holding processed datasets (default ``cache_dir()/pyg``).
@@ -43,7 +45,7 @@ class QuantumDataset(InMemoryDataset):
         force_reload: recompute even if processed files exist.
 
     Raises:
-        DatasetError: ``name`` is not a shipped dataset name (or not a string).
+        DatasetError: ``name`` is neither a shipped dataset nor a readable TU-format folder.
 
     Example:
         >>> from qgnn.features import FeaturePipeline
@@ -54,7 +56,7 @@ class QuantumDataset(InMemoryDataset):
 
     def __init__(
         self,
-        name: str,
+        name: str | Path,
         pipeline: FeaturePipeline,
         *,
         max_nodes: int | None = None,
@@ -64,14 +66,15 @@ class QuantumDataset(InMemoryDataset):
         transform: object | None = None,
         force_reload: bool = False,
     ) -> None:
-        name = canonical_name(name)  # one processed folder per dataset, whatever the spelling
-        self.name = name
+        self._graphs = load_dataset(name, max_nodes=max_nodes)
+        self.name = self._graphs.name
         self.max_nodes = max_nodes
         self.pipeline = pipeline
         self.quantum = QuantumFeatures(pipeline, pe_dim=pe_dim, hist_length=hist_length)
         base = Path(root) if root is not None else cache_dir() / "pyg"
         folder = (
-            f"{name}-{'all' if max_nodes is None else max_nodes}-{pipeline.fingerprint()}"
+            f"{self.name}-{self._graphs.sha256[:12]}-{'all' if max_nodes is None else max_nodes}"
+            f"-{pipeline.fingerprint()}"
             f"-pe{pe_dim}-h{'auto' if hist_length is None else hist_length}"
         )
         super().__init__(
@@ -91,7 +94,7 @@ class QuantumDataset(InMemoryDataset):
                 "construct the dataset with force_reload=True"
             ) from exc
         if self.failures:
-            warnings.warn(failure_message(self.failures, name), QuantumFeatureWarning, stacklevel=2)
+            warnings.warn(failure_message(self.failures, self.name), QuantumFeatureWarning, stacklevel=2)
 
     @property
     def raw_file_names(self) -> list[str]:
@@ -109,8 +112,8 @@ class QuantumDataset(InMemoryDataset):
         return self._data.q_ok[torch.as_tensor(list(self.indices()), dtype=torch.long)]
 
     def process(self) -> None:
-        """Load the shipped graphs, featurise them in one batch, save graphs and failures."""
-        graphs = _fill_edgeless(load_dataset(self.name, max_nodes=self.max_nodes).to_pyg())
+        """Featurise the dataset's graphs in one batch, save graphs and failures."""
+        graphs = _fill_edgeless(self._graphs.to_pyg())
         if not graphs:
             raise DatasetError(
                 f"{self.name} has no graph with at most {self.max_nodes} nodes: raise max_nodes"

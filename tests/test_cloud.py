@@ -978,7 +978,6 @@ def test_cli_through_the_qgnn_entry_point(
 def test_cli_submit_dataset(
     cloud_server: FakePasqalCloud, cloud_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("qgnn.embedding")
     code = cli(
         "cloud",
         "submit",

@@ -1,0 +1,246 @@
+"""The README's "Measured" section, generated from ``benchmarks/results/*.json``.
+
+Every figure in the block between ``<!-- measured:start -->`` and
+``<!-- measured:end -->`` in README.md is computed here from the JSON the
+benchmark scripts write; a figure whose JSON is missing or predates its
+script's current layout reads "not measured on this commit" instead.
+
+Run: ``.venv/bin/python benchmarks/readme_figures.py --write`` rewrites the
+block; ``--check`` exits 1 (and prints the difference) when README.md does
+not match the JSON (``tests/test_readme_figures.py`` runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import math
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+RESULTS = ROOT / "benchmarks" / "results"
+START = "<!-- measured:start -->"
+END = "<!-- measured:end -->"
+GENERATED = "<!-- generated from benchmarks/results/*.json by benchmarks/readme_figures.py --write -->"
+#: The feature_throughput.json layout this generator reads (feature_throughput.SCHEMA).
+THROUGHPUT_SCHEMA = 2
+NOT_MEASURED = "not measured on this commit"
+
+
+class FiguresError(Exception):
+    """A results file is missing or lacks a figure; the message says which."""
+
+
+def _load(results: Path, name: str) -> dict[str, Any]:
+    path = results / name
+    if not path.is_file():
+        raise FiguresError(f"{name} is missing")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def _sci(x: float) -> str:
+    """1.2e-4 style (no zero-padded exponent)."""
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _times(x: float) -> str:
+    """A speed ratio: 242×, 18×, 3.6×."""
+    return f"{x:.0f}×" if x >= 10 else f"{x:.1f}×"
+
+
+def _rabi(omega: float) -> str:
+    turns = omega / (2 * math.pi)
+    if math.isclose(turns, round(turns), rel_tol=1e-9) and round(turns) >= 1:
+        return "2π rad/µs" if round(turns) == 1 else f"{round(turns)}·2π rad/µs"
+    return f"{omega:.2f} rad/µs"
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def embedding(results: Path) -> str:
+    """Exact unit-disk registers per dataset and the RDKit-coordinate reference (embedding_quality.json)."""
+    data = _load(results, "embedding_quality.json")
+    rows = data["rows"]
+    sizes = sorted({r["max_nodes"] for r in rows})
+    if len(sizes) != 1:
+        raise FiguresError(f"embedding_quality.json mixes node limits {sizes}")
+    exact = _and([f"{r['qgnn_exact']} / {r['graphs']} {r['dataset']}" for r in rows])
+    reference = _and([str(r["rdkit_at_r"]) for r in rows])
+    per_graph = _and([f"{r['seconds_mean'] * 1e3:.0f} ms ({r['dataset']})" for r in rows])
+    return (
+        f"Embedding on {data['device']} at Ω = {_rabi(data['rabi_frequency_rad_per_us'])}, graphs with "
+        f"≤ {sizes[0]} nodes: {exact} graphs are exact unit-disk registers (RDKit 2D coordinates "
+        f"with the closest atoms {data['min_atom_distance_um']:g} µm apart, tested at the "
+        f"{data['blockade_radius_um']:.2f} µm blockade radius: {reference}); mean time per graph "
+        f"{per_graph} (`benchmarks/embedding_quality.py`)."
+    )
+
+
+def _throughput(results: Path) -> dict[str, Any]:
+    data = _load(results, "feature_throughput.json")
+    if data.get("schema") != THROUGHPUT_SCHEMA or data.get("mode") != "full":
+        raise FiguresError("feature_throughput.json predates the script's current layout")
+    return data
+
+
+def _backend_words(cache_key: dict[str, Any]) -> str:
+    settings = cache_key.get("settings", {})
+    keys = ("tolerance", "occupation_tolerance")
+    named = [f"{k.replace('_', ' ')} {settings[k]:g}" for k in keys if settings.get(k)]
+    return f"`{cache_key['name']}`" + (f" ({', '.join(named)})" if named else "")
+
+
+def _provenance(data: dict[str, Any]) -> str:
+    where = f"commit {str(data['commit'])[:7]}"
+    if data.get("uncommitted_changes_in"):
+        where += f" with uncommitted changes in {', '.join(data['uncommitted_changes_in'])}"
+    load = data["load_average_at_start"][0]
+    return f"{data['cpus']} cores, load average {load:.1f} at the start, {where}"
+
+
+def features(results: Path) -> str:
+    """Default pipeline vs the plain emu-sv loop on the whole ≤ 14-atom set, and the recorded anchor."""
+    data = _throughput(results)
+    whole = data["whole_set"]
+    pipe, naive = whole["pipeline"], whole["naive"]
+    if pipe["status"] != "ok" or naive["status"] != "ok":
+        raise FiguresError(f"the whole-set run failed: {pipe.get('error') or naive.get('error')}")
+    if not pipe["is_default_backend"]:
+        raise FiguresError("the whole-set pipeline did not run the default backend")
+    workers = pipe["workers"]
+    failed = len(pipe["failures"])
+    differing = pipe["registers_differing_from_naive"]
+    anchor = data["anchor"]
+    anchor_per_graph = anchor["seconds"] / anchor["graphs"]
+    return (
+        f"Features, default pipeline ({_backend_words(pipe['backend_cache_key'])}, "
+        f"{workers['processes']} worker processes × {workers['threads_per_process']} thread, cold cache, "
+        f"embedding included): {whole['graphs'] - failed} / {whole['graphs']} {whole['dataset']} graphs "
+        f"with ≤ {whole['max_atoms']} atoms in {pipe['s_per_graph'] * 1e3:.1f} ms per graph. The plain "
+        f"emu-sv loop the benchmark runs on the same registers ({naive['workers']['processes']} process, "
+        f"{naive['workers']['torch_threads']} torch thread) takes {naive['s_per_graph']:.2f} s per graph: "
+        f"the pipeline is {_times(pipe['speedup_vs_naive'])} faster, with a largest Jensen–Shannon "
+        f"divergence of {_sci(pipe['max_js_vs_naive'])} against it over the {pipe['js_checked']} graphs "
+        "checked"
+        + (f" ({differing} registers differed)" if differing else "")
+        + f". Recorded external anchor, not rerun here: {anchor['what']} took {anchor['seconds']:g} s for "
+        f"{anchor['graphs']} {anchor['dataset']} graphs of ≤ {anchor['max_atoms']} atoms on "
+        f"{anchor['machine']}, {anchor_per_graph:.2f} s per graph, "
+        f"{_times(anchor_per_graph / pipe['s_per_graph'])} the pipeline's time per graph "
+        f"({_provenance(data)}; `benchmarks/feature_throughput.py`)."
+    )
+
+
+def largest(results: Path) -> str:
+    """Largest register per backend whose features come back within the limit, and why the growth stopped."""
+    data = _throughput(results)
+    info = data["largest_within"]
+    parts = []
+    for backend, run in info["backends"].items():
+        atoms = run["largest_within_limit"]
+        stopped = run["stopped"]
+        reason = str(stopped["reason"])
+        reason = reason if len(reason) <= 90 else reason[:87] + "..."
+        at = f"{stopped['atoms']} atoms: " if stopped["atoms"] is not None else ""
+        default = " (the default backend)" if run["runs"] and run["runs"][0].get("is_default_backend") else ""
+        got = "none" if atoms is None else atoms
+        parts.append(f"{got} atoms with `{backend}`{default} (stopped at {at}{reason})")
+    return (
+        f"Largest register whose features come back within {info['limit_s']:g} s, one PTC_FM graph per "
+        f"size from {info['start_atoms']} atoms up, grown until a size failed or took longer, each size in "
+        f"its own process limited to {info['memory_limit_bytes'] / 2**30:g} GiB: {_and(parts)} "
+        "(`benchmarks/feature_throughput.py`)."
+    )
+
+
+def accuracy(results: Path) -> str:
+    """Where the accuracy table is and what it covers (accuracy.json's configuration)."""
+    config = _load(results, "accuracy.json")["config"]
+    if not (results / "accuracy.md").is_file():
+        raise FiguresError("accuracy.md is missing")
+    return (
+        f"Accuracy: `benchmarks/results/accuracy.md` ({len(config['datasets'])} datasets, "
+        f"{config['folds']}-fold × {config['repeats']} repeats, every model on the same graphs and folds)."
+    )
+
+
+FIGURES: dict[str, tuple[str, Callable[[Path], str]]] = {
+    "embedding": ("Embedding (`benchmarks/embedding_quality.py`)", embedding),
+    "features": ("Features (`benchmarks/feature_throughput.py`)", features),
+    "largest": ("Largest register within the time limit (`benchmarks/feature_throughput.py`)", largest),
+    "accuracy": ("Accuracy (`benchmarks/accuracy.py`)", accuracy),
+}
+
+
+def render(results: Path = RESULTS) -> str:
+    """The generated block's lines (markers excluded), one wrapped bullet per figure."""
+    lines = [GENERATED]
+    for label, figure in FIGURES.values():
+        try:
+            text = figure(results)
+        except (FiguresError, KeyError, TypeError, ValueError) as exc:
+            detail = str(exc) if isinstance(exc, FiguresError) else f"{type(exc).__name__} {exc}"
+            text = f"{label}: {NOT_MEASURED} ({detail})."
+        lines.append(
+            textwrap.fill(
+                text,
+                width=80,
+                initial_indent="- ",
+                subsequent_indent="  ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+def replace_block(readme: str, body: str) -> str:
+    """README text with the lines between the markers replaced by ``body``; the rest untouched."""
+    if readme.count(START) != 1 or readme.count(END) != 1 or readme.index(START) > readme.index(END):
+        raise FiguresError(f"README must hold one {START} line followed by one {END} line")
+    head, rest = readme.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{body}{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true", help="rewrite the block in README.md")
+    mode.add_argument("--check", action="store_true", help="exit 1 when README.md differs from the JSON")
+    parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    current = args.readme.read_text()
+    try:
+        wanted = replace_block(current, render(args.results))
+    except FiguresError as exc:
+        print(f"{args.readme}: {exc}", file=sys.stderr)
+        return 2
+    if args.write:
+        if wanted != current:
+            args.readme.write_text(wanted)
+        print(f"{args.readme}: measured block {'rewritten' if wanted != current else 'already up to date'}")
+        return 0
+    if wanted == current:
+        return 0
+    diff = difflib.unified_diff(
+        current.splitlines(), wanted.splitlines(), "README.md", "generated", lineterm="", n=1
+    )
+    print("\n".join(diff))
+    print(f"{args.readme} differs from benchmarks/results: run benchmarks/readme_figures.py --write")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -154,6 +154,21 @@ def test_the_tutorial_notebooks_exist() -> None:
     assert set(CHECKS) <= {p.name for p in NOTEBOOKS}
 
 
+def unclean_cells(notebook: Any) -> list[int]:
+    """Positions of the code cells that hold outputs or an execution count."""
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    return [k for k, cell in enumerate(code) if cell.outputs or cell.execution_count is not None]
+
+
+def test_unclean_cells_finds_outputs_and_execution_counts() -> None:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("1 + 1") for _ in range(3)]
+    assert unclean_cells(notebook) == []
+    notebook.cells[1].execution_count = 4
+    notebook.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="2")]
+    assert unclean_cells(notebook) == [1, 2]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_is_committed_clean(path: Path) -> None:
     """No outputs or execution counts in git, and the small settings reach the notebook."""
@@ -161,7 +176,7 @@ def test_notebook_is_committed_clean(path: Path) -> None:
     nbformat.validate(notebook)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert code, f"{path.name} has no code cell"
-    dirty = [k for k, cell in enumerate(code) if cell.outputs or cell.execution_count is not None]
+    dirty = unclean_cells(notebook)
     assert not dirty, (
         f"{path.name}: code cells {dirty} hold outputs or execution counts; clear them "
         "(Jupyter: Edit > Clear All Outputs, or `jupyter nbconvert --clear-output --inplace`)"

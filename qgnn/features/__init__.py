@@ -1,10 +1,22 @@
 """Quantum features: the FeaturePipeline and the feature maps of its Measurements."""
 
 from qgnn.features.cache import BlobCache, CacheCorruptionWarning, cache_dir, stable_hash
-from qgnn.features.maps import excitation_histogram, excitation_matrix, node_correlations, node_occupations
+from qgnn.features.maps import (
+    TIME_POOLINGS,
+    excitation_histogram,
+    excitation_matrix,
+    label_observables,
+    label_observables_matrix,
+    label_vocabulary,
+    node_correlations,
+    node_observables,
+    node_occupations,
+    pool_times,
+)
 from qgnn.features.pipeline import FeaturePipeline, GraphResult
 
 __all__ = [
+    "TIME_POOLINGS",
     "BlobCache",
     "CacheCorruptionWarning",
     "FeaturePipeline",
@@ -12,7 +24,12 @@ __all__ = [
     "cache_dir",
     "excitation_histogram",
     "excitation_matrix",
+    "label_observables",
+    "label_observables_matrix",
+    "label_vocabulary",
     "node_correlations",
+    "node_observables",
     "node_occupations",
+    "pool_times",
     "stable_hash",
 ]

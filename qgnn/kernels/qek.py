@@ -7,12 +7,19 @@ after evolving G's register, and JS is the Jensen–Shannon divergence with the
 natural logarithm: JS(P, Q) = ½ KL(P‖M) + ½ KL(Q‖M), M = (P + Q)/2, so
 0 ≤ JS ≤ ln 2. √JS is a metric embeddable in Hilbert space, so K is positive
 semi-definite for every μ > 0.
+
+Time pooling (Djellabi, Hecker, Acheche 2025, arXiv:2509.09421): with the
+distributions P_G(t) at T evaluation times, ``pooling="concat"`` compares the
+T distributions side by side, K = exp(−μ · (1/T) Σ_t JS(P_G(t), P_G'(t))) —
+this is exactly JS of the concatenated distributions, each weighted 1/T — and
+``pooling="mean"`` compares the time-averaged distributions,
+K = exp(−μ · JS((1/T) Σ_t P_G(t), (1/T) Σ_t P_G'(t))). Both are PSD.
 """
 
 from __future__ import annotations
 
 from numbers import Real
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -60,8 +67,14 @@ def _check_distributions(X: object, *, name: str, n_times: int = 1) -> np.ndarra
     return blocks / sums[:, :, None]
 
 
-def _mean_divergence(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Mean over evaluation times of the pairwise JS, for blocks of shape (n, T, L) and (m, T, L)."""
+POOLINGS = ("concat", "mean")
+Pooling = Literal["concat", "mean"]
+
+
+def _mean_divergence(a: np.ndarray, b: np.ndarray, pooling: str = "concat") -> np.ndarray:
+    """Pooled pairwise JS for blocks of shape (n, T, L) and (m, T, L) (see the module docstring)."""
+    if pooling == "mean":
+        return jensen_shannon(a.mean(axis=1), b.mean(axis=1))
     return sum(jensen_shannon(a[:, t], b[:, t]) for t in range(a.shape[1])) / a.shape[1]
 
 
@@ -76,12 +89,15 @@ class QuantumEvolutionKernel(TransformerMixin, BaseEstimator):
 
     With ``n_times = T > 1``, each row holds T distributions side by side
     (one per evaluation time, each of length L = n_features / T, see
-    ``excitation_matrix(results, t_index=None)``) and the kernel is
-    exp(−μ · (1/T) Σ_t JS(P_t, P'_t)), a product of QEKs, still PSD.
+    ``excitation_matrix(results, t_index=None)``), pooled as ``pooling``
+    says: ``"concat"`` gives exp(−μ · (1/T) Σ_t JS(P_t, P'_t)), a product of
+    per-time QEKs; ``"mean"`` gives the QEK of the time-averaged
+    distributions. Both are PSD.
 
     Args:
         mu: kernel scale μ > 0 (dimensionless; JS is in nats). Default 1.0.
         n_times: number of evaluation times side by side in each row. Default 1.
+        pooling: ``"concat"`` (default) or ``"mean"``; no effect when ``n_times = 1``.
 
     Example:
         >>> import numpy as np
@@ -93,9 +109,10 @@ class QuantumEvolutionKernel(TransformerMixin, BaseEstimator):
         [0, 1, 0, 1]
     """
 
-    def __init__(self, mu: float = 1.0, n_times: int = 1) -> None:
+    def __init__(self, mu: float = 1.0, n_times: int = 1, pooling: Pooling = "concat") -> None:
         self.mu = mu
         self.n_times = n_times
+        self.pooling = pooling
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -108,6 +125,11 @@ class QuantumEvolutionKernel(TransformerMixin, BaseEstimator):
             raise InvalidInputError(f"mu must be a positive finite number, got {mu!r}")
         return float(mu)
 
+    def _pooling(self) -> str:
+        if self.pooling not in POOLINGS:
+            raise InvalidInputError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        return str(self.pooling)
+
     def _blocks(self, X: object, name: str) -> np.ndarray:
         n_times = self.n_times
         if isinstance(n_times, bool) or not isinstance(n_times, int | np.integer) or n_times < 1:
@@ -115,11 +137,12 @@ class QuantumEvolutionKernel(TransformerMixin, BaseEstimator):
         return _check_distributions(X, name=name, n_times=int(n_times))
 
     def _kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.exp(-self._check_mu() * _mean_divergence(a, b))
+        return np.exp(-self._check_mu() * _mean_divergence(a, b, self._pooling()))
 
     def fit(self, X: object, y: object = None) -> QuantumEvolutionKernel:
         """Store the training distributions ``X`` (shape ``(n_train, n_times · L)``)."""
         self._check_mu()
+        self._pooling()
         self.X_fit_ = self._blocks(X, "X")
         self.n_features_in_ = self.X_fit_.shape[1] * self.X_fit_.shape[2]
         return self
@@ -137,9 +160,9 @@ class QuantumEvolutionKernel(TransformerMixin, BaseEstimator):
         return self._kernel(blocks, self.X_fit_)
 
     def divergence_matrix(self, X: object, Y: object | None = None) -> np.ndarray:
-        """(1/T) Σ_t JS(X_t, Y_t) between rows (``Y`` defaults to ``X``), the exponent of the kernel."""
+        """The pooled JS between rows (``Y`` defaults to ``X``): the kernel is exp(−μ · this)."""
         x = self._blocks(X, "X")
-        return _mean_divergence(x, x if Y is None else self._blocks(Y, "Y"))
+        return _mean_divergence(x, x if Y is None else self._blocks(Y, "Y"), self._pooling())
 
     def kernel_matrix(self, X: object, Y: object | None = None) -> np.ndarray:
         """K(X, Y) (``Y`` defaults to ``X``) without fitting."""

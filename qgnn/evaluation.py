@@ -1,24 +1,24 @@
 """Honest model evaluation: repeated stratified k-fold with inner tuning.
 
-Every model sees the same folds for the same seed. Hyperparameters are tuned
-by inner cross-validation on the training folds only; the test fold is used
-once, for the reported metrics.
+Every model sees the same folds for the same seed. Hyperparameters — and,
+for a selection among models, the model itself — are tuned by inner
+cross-validation (balanced accuracy) on the training folds only; the test
+fold is used once, for the reported metrics.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 import numpy as np
+from sklearn import config_context
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, mean_absolute_error
 from sklearn.model_selection import (
-    GridSearchCV,
     KFold,
     RepeatedKFold,
     RepeatedStratifiedKFold,
@@ -27,13 +27,10 @@ from sklearn.model_selection import (
 from sklearn.svm import SVC
 
 from qgnn.errors import QgnnError
-from qgnn.kernels import QuantumEvolutionKernel
 
 CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
 REGRESSION_METRICS = ("mae", "rmse")
 SVM_C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
-QEK_MU_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
-WL_ITERATIONS = (1, 2, 3, 4, 5)
 
 
 @dataclass(frozen=True)
@@ -145,109 +142,232 @@ class ModelResult:
         return self.setup_seconds + sum(f.seconds for f in self.folds)
 
 
-def _tune_precomputed(
-    grams: dict[Any, np.ndarray], y: np.ndarray, fold: Fold, *, seed: int
-) -> tuple[np.ndarray, tuple[Any, float]]:
-    """Pick (kernel parameter, C) by inner CV on the training fold; predict the test fold."""
-    y_train = y[fold.train]
-    best: tuple[float, Any, GridSearchCV] | None = None
-    for param, gram in grams.items():
-        search = GridSearchCV(
-            SVC(kernel="precomputed"),
-            {"C": list(SVM_C_GRID)},
-            cv=inner_cv(y_train, seed=seed, task="classification"),
-            scoring="accuracy",
-        )
-        search.fit(gram[np.ix_(fold.train, fold.train)], y_train)
-        if best is None or search.best_score_ > best[0]:
-            best = (float(search.best_score_), param, search)
-    assert best is not None
-    _, param, search = best
-    y_pred = search.predict(grams[param][np.ix_(fold.test, fold.train)])
-    return y_pred, (param, search.best_params_["C"])
+Params = tuple[tuple[str, Any], ...]
+"""Hyperparameters of one Gram matrix of a family, as sorted-free (name, value) pairs."""
+GramFamily = Mapping[Params, np.ndarray]
+"""A model's Gram matrices over its hyperparameter grid, each over every evaluated graph."""
+GramSource = GramFamily | Callable[[Fold], GramFamily]
+"""A fixed family, or one built for an outer fold (features fitted on its training graphs)."""
 
 
-def _grakel_graphs(graphs: Sequence[nx.Graph]) -> list[Any]:
-    from grakel.utils import graph_from_networkx
-
-    labelled = []
-    for g in graphs:
-        h = nx.Graph(g)
-        for _, data in h.nodes(data=True):
-            data.setdefault("label", 0)
-        for _, _, data in h.edges(data=True):
-            data.setdefault("label", 0)
-        labelled.append(h)
-    return list(graph_from_networkx(labelled, node_labels_tag="label", edge_labels_tag="label"))
-
-
-def weisfeiler_lehman_grams(graphs: Sequence[nx.Graph]) -> dict[int, np.ndarray]:
-    """Normalised WL-subtree Gram matrices on node labels, one per iteration count h."""
-    from grakel.kernels import VertexHistogram, WeisfeilerLehman
-
-    return {
-        h: WeisfeilerLehman(n_iter=h, normalize=True, base_graph_kernel=VertexHistogram).fit_transform(
-            _grakel_graphs(graphs)
-        )
-        for h in WL_ITERATIONS
-    }
-
-
-def shortest_path_grams(graphs: Sequence[nx.Graph]) -> dict[str, np.ndarray]:
-    """Normalised labelled shortest-path Gram matrix (no kernel parameter to tune)."""
-    from grakel.kernels import ShortestPath
-
-    return {"sp": ShortestPath(normalize=True, with_labels=True).fit_transform(_grakel_graphs(graphs))}
-
-
-def evaluate_precomputed(
-    name: str,
-    grams: dict[Any, np.ndarray],
-    y: np.ndarray,
-    folds: Sequence[Fold],
-    *,
-    seed: int,
-    param_name: str = "kernel_param",
-) -> ModelResult:
-    """Evaluate an SVM on a family of precomputed Gram matrices over the outer folds."""
-    result = ModelResult(name, "classification")
-    for fold in folds:
-        start = time.perf_counter()
-        y_pred, (param, c) = _tune_precomputed(grams, y, fold, seed=seed)
-        result.folds.append(
-            FoldRecord(
-                fold.repeat,
-                fold.fold,
-                score(y[fold.test], y_pred, "classification"),
-                {param_name: param, "C": c},
-                time.perf_counter() - start,
-                y[fold.test].tolist(),
-                y_pred.tolist(),
-            )
-        )
-    return result
-
-
-def evaluate_qek(
-    X: np.ndarray, y: np.ndarray, folds: Sequence[Fold], *, seed: int, n_times: int = 1
-) -> ModelResult:
-    """QEK-SVM: μ and C tuned by inner CV on each training fold; scored on its test fold.
-
-    The Jensen–Shannon matrix does not depend on μ, so it is computed once and
-    every K = exp(−μ·JS) of the grid is a precomputed Gram matrix (the same
-    kernel :class:`QuantumEvolutionKernel` computes, without recomputing JS
-    for each grid point and inner fold).
+@dataclass(frozen=True)
+class Candidate:
+    """One grid point of one model, tuned on a training fold.
 
     Args:
-        X: excitation distributions, shape ``(n_graphs, n_times · L)``.
-        y: class indices.
+        model: the model name.
+        params: the Gram matrix's hyperparameters.
+        C: the SVM C with the best inner-CV score for these params.
+        score: that score (mean inner-CV balanced accuracy).
+    """
+
+    model: str
+    params: Params
+    C: float
+    score: float
+
+
+def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean recall over the classes present in ``y_true`` (sklearn's ``balanced_accuracy_score``)."""
+    classes = np.unique(y_true)
+    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in classes]))
+
+
+def inner_scores(
+    gram: np.ndarray, y: np.ndarray, splits: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> np.ndarray:
+    """Mean inner-CV balanced accuracy of ``SVC(kernel="precomputed", C)`` for each C of ``SVM_C_GRID``.
+
+    Args:
+        gram: Gram matrix over the training graphs, shape ``(n, n)``.
+        y: their classes.
+        splits: inner (train, validation) index pairs into ``gram``.
+    """
+    scores = np.zeros(len(SVM_C_GRID))
+    with config_context(assume_finite=True, skip_parameter_validation=True):  # thousands of tiny fits
+        for train, val in splits:
+            block, cross = gram[np.ix_(train, train)], gram[np.ix_(val, train)]
+            for k, c in enumerate(SVM_C_GRID):
+                pred = SVC(kernel="precomputed", C=c).fit(block, y[train]).predict(cross)
+                scores[k] += _balanced_accuracy(y[val], pred)
+    return scores / len(splits)
+
+
+def select(candidates: Sequence[Candidate]) -> Candidate:
+    """The candidate with the best inner score; ties go to the first (grids list simpler models first)."""
+    if not candidates:
+        raise QgnnError("no candidate model to select from")
+    best = candidates[0]
+    for cand in candidates[1:]:
+        if cand.score > best.score + 1e-12:
+            best = cand
+    return best
+
+
+class KernelModels:
+    """Kernel SVMs on shared outer folds: inner-CV tuning, selection among models, hybrids.
+
+    Every model registers a :data:`GramSource`. On each outer fold, each grid
+    point's C is tuned by inner CV on the training graphs (balanced
+    accuracy, the same inner splits for every model), the best grid point
+    is refitted on the whole training fold and scored once on the test
+    fold. Inner-CV results are memoised, so a selection among models
+    (:meth:`evaluate_best`) or a hybrid re-uses them.
+
+    Args:
+        y: class indices of the evaluated graphs.
         folds: the outer folds.
         seed: seed of the inner splits.
-        n_times: evaluation times side by side in each row of ``X``.
     """
-    divergence = QuantumEvolutionKernel(n_times=n_times).divergence_matrix(X)
-    grams = {mu: np.exp(-mu * divergence) for mu in QEK_MU_GRID}
-    return evaluate_precomputed("qek-svm", grams, y, folds, seed=seed, param_name="mu")
+
+    def __init__(self, y: np.ndarray, folds: Sequence[Fold], *, seed: int) -> None:
+        self.y = np.asarray(y)
+        self.folds = list(folds)
+        self.seed = seed
+        self._sources: dict[str, GramSource] = {}
+        self._members: dict[str, tuple[str, ...]] = {}
+        self._setup: dict[str, float] = {}
+        self._cost: dict[tuple[str, int], float] = {}
+        self._candidates: dict[tuple[str, int], list[Candidate]] = {}
+        self._families: dict[str, tuple[int, GramFamily]] = {}
+        self._splits: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+
+    def add(
+        self, name: str, source: GramSource, *, members: Sequence[str] = (), setup_seconds: float = 0.0
+    ) -> None:
+        """Register a model's Gram source; ``members`` are models its time includes (hybrids)."""
+        self._sources[name] = source
+        self._members[name] = tuple(members)
+        self._setup[name] = setup_seconds
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._sources
+
+    def family(self, name: str, i: int) -> GramFamily:
+        """The Gram family of ``name`` for outer fold ``i`` (fixed families are built once)."""
+        source = self._sources[name]
+        cached = self._families.get(name)
+        if cached is not None and (cached[0] == i or not callable(source)):
+            return cached[1]
+        start = time.perf_counter()
+        family = source(self.folds[i]) if callable(source) else source
+        if not family:
+            raise QgnnError(f"{name} has an empty Gram family")
+        spent = time.perf_counter() - start
+        if callable(source):
+            self._cost[(name, i)] = self._cost.get((name, i), 0.0) + spent
+        else:
+            self._setup[name] += spent
+        self._families[name] = (i, family)
+        return family
+
+    def _inner_splits(self, i: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        if i not in self._splits:
+            y_train = self.y[self.folds[i].train]
+            cv = inner_cv(y_train, seed=self.seed, task="classification")
+            self._splits[i] = list(cv.split(np.zeros(len(y_train)), y_train))
+        return self._splits[i]
+
+    def candidates(self, name: str, i: int) -> list[Candidate]:
+        """Every grid point of ``name`` with its tuned C and inner score on outer fold ``i``."""
+        key = (name, i)
+        if key not in self._candidates:
+            family = self.family(name, i)
+            start = time.perf_counter()
+            train = self.folds[i].train
+            out = []
+            for params, gram in family.items():
+                scores = inner_scores(gram[np.ix_(train, train)], self.y[train], self._inner_splits(i))
+                k = int(np.argmax(scores))
+                out.append(Candidate(name, params, SVM_C_GRID[k], float(scores[k])))
+            self._candidates[key] = out
+            self._cost[key] = self._cost.get(key, 0.0) + time.perf_counter() - start
+        return self._candidates[key]
+
+    def _with_members(self, names: Sequence[str]) -> list[str]:
+        seen: list[str] = []
+        stack = list(names)
+        while stack:
+            name = stack.pop(0)
+            if name not in seen:
+                seen.append(name)
+                stack.extend(self._members.get(name, ()))
+        return seen
+
+    def _record(self, chosen: Candidate, i: int, seconds: float, extra: dict[str, Any]) -> FoldRecord:
+        fold = self.folds[i]
+        gram = self.family(chosen.model, i)[chosen.params]
+        start = time.perf_counter()
+        model = SVC(kernel="precomputed", C=chosen.C).fit(
+            gram[np.ix_(fold.train, fold.train)], self.y[fold.train]
+        )
+        y_pred = model.predict(gram[np.ix_(fold.test, fold.train)])
+        return FoldRecord(
+            fold.repeat,
+            fold.fold,
+            score(self.y[fold.test], y_pred, "classification"),
+            {**extra, **dict(chosen.params), "C": chosen.C, "inner_score": chosen.score},
+            seconds + time.perf_counter() - start,
+            self.y[fold.test].tolist(),
+            y_pred.tolist(),
+        )
+
+    def _evaluate(
+        self, label: str, names: Sequence[str], keep: Callable[[Candidate], bool], record_model: bool
+    ) -> ModelResult:
+        result = ModelResult(label, "classification")
+        timed = self._with_members(names)
+        for i in range(len(self.folds)):
+            pool = [c for name in names for c in self.candidates(name, i) if keep(c)]
+            if not pool:
+                raise QgnnError(f"{label}: no candidate left on fold {i} (every grid point excluded)")
+            chosen = select(pool)
+            seconds = sum(self._cost.get((name, i), 0.0) for name in timed)
+            extra = {"model": chosen.model} if record_model else {}
+            result.folds.append(self._record(chosen, i, seconds, extra))
+        result.setup_seconds = sum(self._setup[name] for name in timed)
+        return result
+
+    def evaluate(self, name: str) -> ModelResult:
+        """Tune ``name`` on each training fold, score it on each test fold."""
+        return self._evaluate(name, [name], lambda c: True, record_model=False)
+
+    def evaluate_best(
+        self, label: str, names: Sequence[str], *, keep: Callable[[Candidate], bool] = lambda c: True
+    ) -> ModelResult:
+        """Pick, on each training fold, the best grid point of any of ``names`` by inner CV.
+
+        The honest "best of several models": the choice never sees the test
+        fold. Each fold records the chosen model and its parameters; its time
+        is that of every model it chose among. ``keep`` drops candidates (e.g.
+        hybrids with λ = 0, which are not quantum).
+        """
+        return self._evaluate(label, names, keep, record_model=True)
+
+    def hybrid_source(
+        self, classical: str, quantum: str, lambdas: Sequence[float]
+    ) -> Callable[[Fold], GramFamily]:
+        """Gram source of K = K_classical + λ·K_quantum on each fold.
+
+        The classical and quantum parameters are those each model picks by
+        inner CV on the fold's training graphs; λ (0 allowed: the classical
+        model alone) and C are then tuned by the same inner CV.
+        """
+
+        def source(fold: Fold) -> GramFamily:
+            i = next(k for k, f in enumerate(self.folds) if f is fold)
+            c_best = select(self.candidates(classical, i))
+            q_best = select(self.candidates(quantum, i))
+            k_c = self.family(classical, i)[c_best.params]
+            k_q = self.family(quantum, i)[q_best.params]
+            clash = {n for n, _ in c_best.params} & {n for n, _ in q_best.params}
+            if clash:
+                raise QgnnError(f"{classical} and {quantum} share parameter names {sorted(clash)}")
+            return {
+                (*c_best.params, *q_best.params, ("lambda", float(lam))): k_c + lam * k_q for lam in lambdas
+            }
+
+        return source
 
 
 def format_table(results: Sequence[ModelResult]) -> str:

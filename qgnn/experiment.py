@@ -1,36 +1,53 @@
 """One train-and-evaluate run: dataset → features/kernels → models → table, JSON, plots.
 
 This is what ``qgnn train`` and ``qgnn demo`` call; notebooks can call it too.
-Every model in one run sees the same graphs and the same folds.
+Every model in one run sees the same graphs and the same folds. The models
+are listed in :data:`MODELS` (``qgnn models`` prints them).
+
+Adding a model is one :class:`ModelSpec` in :data:`MODELS`: a kernel SVM
+gives ``gram`` (its Gram family, tuned by inner CV on each training fold);
+anything else gives ``evaluate``, a function of the :class:`RunContext`
+returning a :class:`~qgnn.evaluation.ModelResult` (one
+:class:`~qgnn.evaluation.FoldRecord` per ``ctx.folds``), e.g. a trained
+model living in ``qgnn.nn``::
+
+    ModelSpec("qek-trained", "QEK with a pulse trained per fold", quantum=True,
+              features=("plain",), evaluate=_external("qgnn.nn.qegnn", "evaluate_qek_trained")),
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import math
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import numpy as np
 
-from qgnn.backends.base import Backend
+from qgnn.backends.base import Backend, check_evaluation_times, check_shots
 from qgnn.errors import InvalidInputError, QgnnError, format_failures
 from qgnn.evaluation import (
+    Candidate,
+    Fold,
+    GramSource,
+    KernelModels,
     ModelResult,
-    evaluate_precomputed,
-    evaluate_qek,
     format_table,
     make_folds,
-    shortest_path_grams,
-    weisfeiler_lehman_grams,
     write_results,
 )
 
-KERNEL_MODELS = ("qek-svm", "wl-svm", "sp-svm")
-GNN_MODELS = ("gin", "qgin", "qgps")
-QUANTUM_MODELS = ("qek-svm", "qgin", "qgps")
-MODELS = KERNEL_MODELS + GNN_MODELS
+LABEL_DMM_DETUNING = -2 * math.pi * 2.0
+"""δ_DMM (rad/µs) of the labelled-QEK models: an atom of weight 1 is detuned by 2π·2 rad/µs, twice Ω."""
+UNSEEN_LABEL_WEIGHT = 1.0
+"""DMM weight of a label no training graph has (the rarest rank of :func:`label_frequency_weights`)."""
+BACKENDS = ("subspace", "emu-sv", "emu-mps", "qutip")
 
 
 def make_backend(name: str, **options: Any) -> Backend:
@@ -44,14 +61,20 @@ def make_backend(name: str, **options: Any) -> Backend:
     """
     from qgnn import backends
 
+    _check_backend_name(name)
     simple = {"emu-sv": "EmuSV", "emu-mps": "EmuMPS", "qutip": "QutipEmulator", "subspace": "Subspace"}
     if name in simple:
         return getattr(backends, simple[name])(**options)  # type: ignore[no-any-return]
-    if name.startswith("pasqal:"):
-        from qgnn.backends.pasqal import backend_from_spec
+    from qgnn.backends.pasqal import backend_from_spec
 
-        return backend_from_spec(name, **options)
-    raise QgnnError(f"unknown backend {name!r}: choose one of {sorted(simple)} or pasqal:<DEVICE>")
+    return backend_from_spec(name, **options)
+
+
+def _check_backend_name(name: object) -> None:
+    if not isinstance(name, str) or not (name in BACKENDS or (name.startswith("pasqal:") and len(name) > 7)):
+        raise InvalidInputError(
+            f"unknown backend {name!r}: choose one of {sorted(BACKENDS)} or pasqal:<DEVICE>"
+        )
 
 
 @dataclass(frozen=True)
@@ -59,11 +82,11 @@ class ExperimentConfig:
     """Everything that defines a training run (recorded in the results JSON).
 
     Args:
-        dataset: shipped dataset name (see ``qgnn datasets``).
-        models: model names, e.g. ``("qek-svm", "wl-svm")``.
+        dataset: shipped dataset name (see ``qgnn datasets``) or a TU-format folder.
+        models: model names (see :data:`MODELS`), e.g. ``("qek-svm", "wl-svm")``.
         max_nodes: keep graphs with at most this many nodes (= atoms).
-        folds: outer folds k.
-        repeats: repetitions of the k-fold split.
+        folds: outer folds k (≥ 2).
+        repeats: repetitions of the k-fold split (≥ 1).
         seed: seed for folds, inner CV, embedding and model initialisation.
         backend: backend name (see :func:`make_backend`).
         workers: worker processes for the quantum features (default: one per core).
@@ -73,8 +96,13 @@ class ExperimentConfig:
         limit: evaluate at most this many graphs (stratified subsample), or all.
         gnn_epochs: maximum training epochs of the GNN models (early stopping).
         evaluation_times: fractions of the pulse at which the state is
-            measured; QEK multiplies one kernel per time, GNNs get one
-            feature per time.
+            measured. ``qek-svm`` uses the last; the pooled models
+            (``qek-pooled-svm``, and the time pooling of ``gdqc-svm`` and
+            ``label-obs-svm``) use all; GNNs get one feature per time.
+
+    With a pipeline passed to :func:`run_experiment`, ``backend``,
+    ``evaluation_times``, ``shots``, ``workers`` and ``executor`` are read from
+    it (the results record what produced the features).
     """
 
     dataset: str = "PTC_FM"
@@ -93,6 +121,516 @@ class ExperimentConfig:
     evaluation_times: tuple[float, ...] = (1.0,)
 
 
+# --------------------------------------------------------------------------- the model registry
+
+
+@dataclass
+class RunContext:
+    """What a model is evaluated on: the graphs every model shares, their folds, their features.
+
+    Args:
+        config: the effective configuration (backend and times read back from the pipeline).
+        dataset: the evaluated graphs as a :class:`~qgnn.data.GraphDataset`.
+        graphs: the same graphs as networkx graphs (fold indices point into both).
+        y: targets.
+        folds: the outer folds.
+        out: output folder.
+        progress: show progress bars.
+        pipeline: the feature pipeline (``None`` when no model is quantum).
+        results: featurisation name (``"plain"``, ``"chem"``) → results aligned with ``graphs``.
+        kernels: the kernel SVMs, tuned on the shared folds.
+        label_pipelines: per-fold labelled featurisations, keyed by their weight map.
+        files: files a model wrote (plots), listed in the report.
+    """
+
+    config: ExperimentConfig
+    dataset: Any
+    graphs: list[nx.Graph]
+    y: np.ndarray
+    folds: list[Fold]
+    out: Path
+    progress: bool
+    pipeline: Any
+    results: dict[str, list[Any]]
+    kernels: KernelModels
+    label_pipelines: dict[tuple[tuple[str, float], ...], list[Any]] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def n_times(self) -> int:
+        """Evaluation times of the features."""
+        return len(self.config.evaluation_times)
+
+    def train_graphs(self, fold: Fold) -> list[nx.Graph]:
+        """The training graphs of an outer fold."""
+        return [self.graphs[i] for i in fold.train]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model ``qgnn train --model`` can evaluate.
+
+    Args:
+        name: the ``--model`` name.
+        summary: one line for ``qgnn models``.
+        quantum: True when quantum features enter the model.
+        features: featurisations run before the folds (``"plain"``: the
+            pipeline; ``"chem"``: the pipeline with electronegativity DMM weights).
+        gram: kernel SVMs: the Gram source for a run (tuned per fold by inner CV).
+        evaluate: other models: a function of the run returning its ModelResult.
+        members: models it selects among or combines (their time counts in its own).
+        needs: a check of the loaded dataset and run; returns why the model
+            cannot run there, or ``None``.
+        classification: True when it only classifies.
+    """
+
+    name: str
+    summary: str
+    quantum: bool
+    features: tuple[str, ...] = ()
+    gram: Callable[[RunContext], GramSource] | None = None
+    evaluate: Callable[[RunContext], ModelResult] | None = None
+    members: tuple[str, ...] = ()
+    needs: Callable[[Any, ExperimentConfig], str | None] | None = None
+    classification: bool = True
+
+
+def _external(module: str, function: str) -> Callable[[RunContext], ModelResult]:
+    """An evaluator living in another module, imported when the model runs."""
+
+    def run(ctx: RunContext) -> ModelResult:
+        return getattr(importlib.import_module(module), function)(ctx)  # type: ignore[no-any-return]
+
+    return run
+
+
+def _labelled(dataset: Any, config: ExperimentConfig) -> str | None:
+    if dataset.num_node_labels is None:
+        return f"{dataset.name} has no node labels"
+    return None
+
+
+def _elements(dataset: Any, config: ExperimentConfig) -> str | None:
+    if any(e is None for g in dataset for _, e in g.nodes(data="element")):
+        return f"{dataset.name}'s nodes carry no element names (the electronegativity scale needs them)"
+    return None
+
+
+def _several_times(dataset: Any, config: ExperimentConfig) -> str | None:
+    if len(config.evaluation_times) < 2:
+        return "time pooling needs at least two evaluation times, e.g. --times 0.25,0.5,0.75,1"
+    return None
+
+
+def _wl(ctx: RunContext) -> GramSource:
+    from qgnn.kernels.families import weisfeiler_lehman_family
+
+    return weisfeiler_lehman_family(ctx.graphs)
+
+
+def _sp(ctx: RunContext) -> GramSource:
+    from qgnn.kernels.families import shortest_path_family
+
+    return shortest_path_family(ctx.graphs)
+
+
+def _label_histogram(ctx: RunContext) -> GramSource:
+    from qgnn.features import label_vocabulary
+    from qgnn.kernels.classical import label_histograms
+    from qgnn.kernels.families import rbf_family
+
+    def source(fold: Fold) -> dict[Any, np.ndarray]:
+        vocabulary = label_vocabulary(ctx.train_graphs(fold))
+        return rbf_family(label_histograms(ctx.graphs, vocabulary), fold.train)
+
+    return source
+
+
+def _qek(ctx: RunContext) -> GramSource:
+    from qgnn.features import excitation_matrix
+    from qgnn.kernels.families import qek_family
+
+    return qek_family(excitation_matrix(ctx.results["plain"], t_index=-1))
+
+
+def _qek_pooled(ctx: RunContext) -> GramSource:
+    from qgnn.features import excitation_matrix
+    from qgnn.kernels.families import qek_family
+
+    X = excitation_matrix(ctx.results["plain"], t_index=None)
+    return qek_family(X, n_times=ctx.n_times, poolings=("concat", "mean"))
+
+
+def _qek_chem(ctx: RunContext) -> GramSource:
+    from qgnn.features import excitation_matrix
+    from qgnn.kernels.families import qek_family
+
+    return qek_family(excitation_matrix(ctx.results["chem"], t_index=-1))
+
+
+def fold_label_weights(
+    train_graphs: Sequence[nx.Graph], all_graphs: Sequence[nx.Graph]
+) -> dict[Hashable, float]:
+    """DMM weights by label frequency on the training graphs; unseen labels get :data:`UNSEEN_LABEL_WEIGHT`.
+
+    The map depends on the training graphs only: a label seen only in a test
+    graph gets the weight any unseen label would get.
+    """
+    from qgnn.features import label_vocabulary
+    from qgnn.pulses import label_frequency_weights
+
+    weights = dict(label_frequency_weights(train_graphs, attribute="label"))
+    for value in label_vocabulary(all_graphs):
+        weights.setdefault(value, UNSEEN_LABEL_WEIGHT)
+    return weights
+
+
+def _qek_label(ctx: RunContext) -> GramSource:
+    from qgnn.features import excitation_matrix
+    from qgnn.kernels.families import qek_family
+    from qgnn.pulses import NodeDetuning
+
+    def source(fold: Fold) -> dict[Any, np.ndarray]:
+        weights = fold_label_weights(ctx.train_graphs(fold), ctx.graphs)
+        key = tuple(sorted(((repr(k), v) for k, v in weights.items())))
+        if key not in ctx.label_pipelines:  # folds with the same weights share one featurisation
+            pipeline = labelled_pipeline(ctx.pipeline, NodeDetuning(weights, LABEL_DMM_DETUNING, "label"))
+            results = pipeline.run(ctx.graphs)  # its time counts in the fold's (KernelModels times sources)
+            failed = {r.index: str(r.error) for r in results if not r.ok}
+            if failed:
+                raise QgnnError(
+                    "qek-label-svm: graphs featurised without labels failed with them:\n"
+                    + format_failures(failed)
+                )
+            ctx.label_pipelines[key] = results
+        return qek_family(excitation_matrix(ctx.label_pipelines[key], t_index=-1))
+
+    return source
+
+
+def _gdqc(ctx: RunContext) -> GramSource:
+    from qgnn.features import node_observables
+    from qgnn.kernels import encode_observables
+    from qgnn.kernels.families import gdqc_family
+
+    poolings = ("last", "mean") if ctx.n_times > 1 else ("last",)
+    results = ctx.results["plain"]
+    encoded = {
+        p: encode_observables(
+            [node_observables(r, g, pooling=p) for r, g in zip(results, ctx.graphs, strict=True)]  # type: ignore[arg-type]
+        )
+        for p in poolings
+    }
+    return gdqc_family(encoded)
+
+
+def _label_observables(ctx: RunContext) -> GramSource:
+    from qgnn.features import label_observables_matrix, label_vocabulary
+    from qgnn.features.maps import TimePooling
+    from qgnn.kernels.families import rbf_family
+
+    pooling: TimePooling = "concat" if ctx.n_times > 1 else "last"
+
+    def source(fold: Fold) -> dict[Any, np.ndarray]:
+        vocabulary = label_vocabulary(ctx.train_graphs(fold))
+        X = label_observables_matrix(ctx.results["plain"], ctx.graphs, vocabulary, pooling=pooling)
+        return rbf_family(X, fold.train)
+
+    return source
+
+
+def _hybrid(classical: str, quantum: str) -> Callable[[RunContext], GramSource]:
+    def gram(ctx: RunContext) -> GramSource:
+        from qgnn.kernels.families import HYBRID_LAMBDAS
+
+        return ctx.kernels.hybrid_source(classical, quantum, HYBRID_LAMBDAS)
+
+    return gram
+
+
+def _quantum_part(candidate: Candidate) -> bool:
+    """False for a hybrid's λ = 0 grid point: the classical kernel alone is not a quantum model."""
+    return dict(candidate.params).get("lambda", 1.0) != 0.0
+
+
+def _best(label: str, quantum: bool) -> Callable[[RunContext], ModelResult]:
+    def evaluate(ctx: RunContext) -> ModelResult:
+        members = [m for m in MODELS[label].members if m in ctx.kernels]
+        keep = _quantum_part if quantum else (lambda c: True)
+        return ctx.kernels.evaluate_best(label, members, keep=keep)
+
+    return evaluate
+
+
+def _gnn(name: str) -> Callable[[RunContext], ModelResult]:
+    def evaluate(ctx: RunContext) -> ModelResult:
+        from qgnn.nn.training import evaluate_gnn
+
+        result, curve_png = evaluate_gnn(
+            name,  # type: ignore[arg-type]
+            ctx.dataset,
+            ctx.results["plain"] if name != "gin" else None,
+            ctx.folds,
+            seed=ctx.config.seed,
+            epochs=ctx.config.gnn_epochs,
+            out=ctx.out,
+            progress=ctx.progress,
+        )
+        ctx.files.append(curve_png)
+        return result
+
+    return evaluate
+
+
+_SPECS: tuple[ModelSpec, ...] = (
+    # classical
+    ModelSpec(
+        "wl-svm", "Weisfeiler–Lehman subtree kernel on node labels (depth tuned), SVM", False, gram=_wl
+    ),
+    ModelSpec("sp-svm", "labelled shortest-path kernel, SVM", False, gram=_sp),
+    ModelSpec(
+        "hist-svm",
+        "node-label histogram (atoms per label; vocabulary from the training graphs), RBF SVM",
+        False,
+        gram=_label_histogram,
+        needs=_labelled,
+    ),
+    ModelSpec("gin", "GIN on node labels (qgnn.nn)", False, evaluate=_gnn("gin"), classification=False),
+    # quantum kernels
+    ModelSpec(
+        "qek-svm",
+        "quantum evolution kernel on the excitation distribution at the last evaluation time, SVM",
+        True,
+        ("plain",),
+        gram=_qek,
+    ),
+    ModelSpec(
+        "qek-pooled-svm",
+        "QEK on every evaluation time, pooled by mean or concatenation (chosen by inner CV), SVM",
+        True,
+        ("plain",),
+        gram=_qek_pooled,
+        needs=_several_times,
+    ),
+    ModelSpec(
+        "qek-label-svm",
+        "QEK with node labels as DMM local detuning on AnalogDMMDevice; weights by label frequency "
+        "on each training fold, δ_DMM = −2π·2 rad/µs, SVM",
+        True,
+        ("plain",),
+        gram=_qek_label,
+        needs=_labelled,
+    ),
+    ModelSpec(
+        "qek-chem-svm",
+        "QEK with DMM weights from the Pauling electronegativity of each atom's element "
+        "(fixed scale), δ_DMM = −2π·2 rad/µs, AnalogDMMDevice, SVM",
+        True,
+        ("chem",),
+        gram=_qek_chem,
+        needs=_elements,
+    ),
+    ModelSpec(
+        "gdqc-svm",
+        "GDQC kernel: WL-style refinement of (label, binned ⟨n_i⟩) over connected correlations C_ij "
+        "(arXiv:2509.09421), SVM",
+        True,
+        ("plain",),
+        gram=_gdqc,
+        needs=_labelled,
+    ),
+    ModelSpec(
+        "label-obs-svm",
+        "per-label mean and sum of ⟨n_i⟩ (vocabulary from the training graphs), RBF SVM",
+        True,
+        ("plain",),
+        gram=_label_observables,
+        needs=_labelled,
+    ),
+    ModelSpec(
+        "wl+qek-svm",
+        "K_WL + λ·K_QEK, λ ∈ {0, 0.1, 0.3, 1, 3} tuned by inner CV (recorded per fold), SVM",
+        True,
+        ("plain",),
+        gram=_hybrid("wl-svm", "qek-svm"),
+        members=("wl-svm", "qek-svm"),
+    ),
+    ModelSpec(
+        "wl+gdqc-svm",
+        "K_WL + λ·K_GDQC, λ tuned by inner CV (recorded per fold), SVM",
+        True,
+        ("plain",),
+        gram=_hybrid("wl-svm", "gdqc-svm"),
+        members=("wl-svm", "gdqc-svm"),
+        needs=_labelled,
+    ),
+    # GNN heads with quantum features
+    ModelSpec(
+        "qgin",
+        "GIN with quantum node features and correlation encodings (qgnn.nn)",
+        True,
+        ("plain",),
+        evaluate=_gnn("qgin"),
+        classification=False,
+    ),
+    ModelSpec(
+        "qgps",
+        "GPS-style model with quantum positional encodings (qgnn.nn)",
+        True,
+        ("plain",),
+        evaluate=_gnn("qgps"),
+        classification=False,
+    ),
+)
+_KERNELS = [s for s in _SPECS if s.gram is not None]
+_SELECTIONS = (
+    ModelSpec(
+        "classical-best",
+        "picks wl-svm, sp-svm or hist-svm (and its parameters) by inner CV on each training fold",
+        False,
+        evaluate=_best("classical-best", quantum=False),
+        members=tuple(s.name for s in _KERNELS if not s.quantum),
+    ),
+    ModelSpec(
+        "quantum-best",
+        "picks among every quantum kernel model above (hybrids only with λ > 0) by inner CV on each "
+        "training fold",
+        True,
+        evaluate=_best("quantum-best", quantum=True),
+        members=tuple(s.name for s in _KERNELS if s.quantum),
+    ),
+)
+MODELS: dict[str, ModelSpec] = {s.name: s for s in (*_SPECS, *_SELECTIONS)}
+"""Every model ``qgnn train --model`` accepts, by name."""
+QUANTUM_MODELS: tuple[str, ...] = tuple(n for n, s in MODELS.items() if s.quantum)
+
+
+def _closure(names: Sequence[str]) -> list[str]:
+    """The models and, recursively, their members, in first-seen order."""
+    out: list[str] = []
+    stack = list(names)
+    while stack:
+        name = stack.pop(0)
+        if name not in out:
+            out.append(name)
+            stack.extend(MODELS[name].members)
+    return out
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _positive_int(name: str, value: object, low: int = 1, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise InvalidInputError(
+            f"{name} must be an integer ≥ {low}{' or None' if optional else ''}, got {value!r}"
+        )
+
+
+def validate_config(config: ExperimentConfig, pipeline: Any = None) -> ExperimentConfig:
+    """Check every argument before any work; return the effective configuration.
+
+    Reads the dataset (cheap: no feature is computed) to check that every
+    model can run on it. With a ``pipeline``, its backend, evaluation times,
+    shots, workers and executor replace the config's: the features and every
+    record of them come from one source.
+
+    Raises:
+        InvalidInputError: a bad argument or a model that cannot run on the
+            dataset (the message says which and how to fix it).
+        DatasetError: an unknown or unreadable dataset.
+    """
+    return _prepare(config, pipeline)[0]
+
+
+def _prepare(config: ExperimentConfig, pipeline: Any) -> tuple[ExperimentConfig, Any]:
+    """The effective configuration and the dataset, every argument checked."""
+    from qgnn.data import load_dataset
+
+    config = _checked_arguments(config, pipeline)
+    dataset = load_dataset(config.dataset, max_nodes=config.max_nodes)
+    _check_models_on(dataset, config)
+    return config, dataset
+
+
+def _checked_arguments(config: ExperimentConfig, pipeline: Any) -> ExperimentConfig:
+    if not isinstance(config, ExperimentConfig):
+        raise InvalidInputError(f"config must be an ExperimentConfig, got {type(config).__name__}")
+    models = config.models
+    if isinstance(models, str) or not isinstance(models, Sequence) or not models:
+        raise InvalidInputError(f"models must be a non-empty tuple of names from: {', '.join(MODELS)}")
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise InvalidInputError(f"unknown model(s) {unknown}: choose from {', '.join(MODELS)}")
+    repeated = [m for m, n in Counter(models).items() if n > 1]
+    if repeated:
+        raise InvalidInputError(f"model(s) listed twice: {repeated}")
+    _positive_int("folds", config.folds, 2)
+    _positive_int("repeats", config.repeats)
+    _positive_int("seed", config.seed, 0)
+    _positive_int("max_nodes", config.max_nodes, optional=True)
+    _positive_int("limit", config.limit, optional=True)
+    _positive_int("gnn_epochs", config.gnn_epochs)
+    _positive_int("workers", config.workers, optional=True)
+    if not isinstance(config.out, str | Path) or not str(config.out):
+        raise InvalidInputError(f"out must be a folder path, got {config.out!r}")
+    _check_dataset_name(config.dataset)
+    if pipeline is None:
+        _check_backend_name(config.backend)
+        if config.executor is not None and not str(config.executor).startswith("dask://"):
+            raise InvalidInputError(f"executor must be None or 'dask://host:port', got {config.executor!r}")
+        return dataclasses.replace(
+            config,
+            models=tuple(models),
+            evaluation_times=check_evaluation_times(config.evaluation_times),
+            shots=check_shots(config.shots),
+        )
+    from qgnn.features import FeaturePipeline
+
+    if not isinstance(pipeline, FeaturePipeline):
+        raise InvalidInputError(f"pipeline must be a qgnn FeaturePipeline, got {type(pipeline).__name__}")
+    return dataclasses.replace(
+        config,
+        models=tuple(models),
+        backend=pipeline.backend.name,
+        evaluation_times=tuple(pipeline.evaluation_times),
+        shots=pipeline.shots,
+        workers=pipeline.n_workers,
+        executor=pipeline.executor,
+    )
+
+
+def _check_dataset_name(name: object) -> None:
+    from qgnn.data.registry import canonical_name
+
+    if isinstance(name, str | Path) and Path(name).is_dir():
+        return  # a TU-format folder: its files are checked when loaded
+    canonical_name(name)
+
+
+def _runs_on(name: str, dataset: Any, config: ExperimentConfig) -> bool:
+    needs = MODELS[name].needs
+    return needs is None or needs(dataset, config) is None
+
+
+def _check_models_on(dataset: Any, config: ExperimentConfig) -> None:
+    """Models that cannot run on this dataset (regression, no labels, one time) fail before any feature."""
+    for name in config.models:
+        spec = MODELS[name]
+        if spec.classification and dataset.task != "classification":
+            raise InvalidInputError(
+                f"{name} classifies; {config.dataset} is a regression dataset: use gin, qgin or qgps"
+            )
+        reason = spec.needs(dataset, config) if spec.needs is not None else None
+        if reason is not None:
+            raise InvalidInputError(f"{name} cannot run here: {reason}")
+
+
+# --------------------------------------------------------------------------- the run
+
+
 @dataclass
 class ExperimentReport:
     """Results of :func:`run_experiment`."""
@@ -105,33 +643,77 @@ class ExperimentReport:
     files: list[Path] = field(default_factory=list)
     feature_seconds: float = 0.0
     targets: list[Any] = field(default_factory=list)
+    features: dict[str, Any] = field(default_factory=dict)
 
     def table(self) -> str:
         """The results table as text."""
         return format_table(self.results)
 
 
+def labelled_pipeline(base: Any, node_detuning: Any) -> Any:
+    """``base`` with node labels as DMM local detuning: same backend, times, shots, seed and cache.
+
+    The schedule gains ``node_detuning``; ``AnalogDevice`` becomes
+    :data:`qgnn.pulses.AnalogDMMDevice` (same C6, so the same registers), a
+    device with a DMM is kept, any other is a typed error.
+    """
+    import copy
+
+    from qgnn.pulses import DMM_DEVICE_NAMES, AnalogDMMDevice, has_dmm
+
+    device = base.device
+    if not has_dmm(device):
+        if device.name != "AnalogDevice":
+            raise InvalidInputError(
+                f"node labels need a device with a DMM; {device.name} has none: use one of {DMM_DEVICE_NAMES}"
+            )
+        device = AnalogDMMDevice
+    derived = copy.copy(base)
+    derived.schedule = dataclasses.replace(base.schedule, node_detuning=node_detuning)
+    derived._device = device  # FeaturePipeline has no public way to swap its device yet
+    return derived
+
+
+def _featurise(name: str, pipeline: Any, graphs: list[nx.Graph]) -> tuple[list[Any], float]:
+    """Run one featurisation over the graphs; returns results and seconds."""
+    if name == "chem":
+        from qgnn.pulses import NodeDetuning
+
+        pipeline = labelled_pipeline(pipeline, NodeDetuning.electronegativity(LABEL_DMM_DETUNING))
+    start = time.perf_counter()
+    results = pipeline.run(graphs)
+    return results, time.perf_counter() - start
+
+
+def _features_record(pipeline: Any) -> dict[str, Any]:
+    """What produced the features, read back from the pipeline."""
+    if pipeline is None:
+        return {}
+    return {
+        "backend": pipeline.backend.name,
+        "backend_cache_key": pipeline.backend.cache_key(),
+        "device": pipeline.device.name,
+        "schedule": repr(pipeline.schedule),
+        "evaluation_times": list(pipeline.evaluation_times),
+        "shots": pipeline.shots,
+        "embed_seed": pipeline.embed_seed,
+        "label_dmm_detuning": LABEL_DMM_DETUNING,
+    }
+
+
 def run_experiment(
     config: ExperimentConfig, *, progress: bool = True, pipeline: Any = None
 ) -> ExperimentReport:
-    """Load the dataset, featurise, evaluate every model on the same folds, write outputs."""
-    from qgnn.data import load_dataset
+    """Load the dataset, featurise, evaluate every model on the same folds, write outputs.
 
-    unknown = [m for m in config.models if m not in MODELS]
-    if unknown or not config.models:
-        raise InvalidInputError(
-            f"unknown model(s) {unknown or config.models}: choose from {', '.join(MODELS)}"
-        )
-    for name in ("folds", "repeats", "limit", "gnn_epochs"):
-        value = getattr(config, name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
-    dataset = load_dataset(config.dataset, max_nodes=config.max_nodes)
-    kernels = [m for m in config.models if m in KERNEL_MODELS]
-    if kernels and dataset.task != "classification":
-        raise InvalidInputError(
-            f"{', '.join(kernels)} classify; {config.dataset} is a regression dataset: use gin, qgin or qgps"
-        )
+    Args:
+        config: the run (see :class:`ExperimentConfig`); validated before any work.
+        progress: show progress bars.
+        pipeline: a :class:`~qgnn.features.FeaturePipeline` to use instead of
+            one built from the config; its backend, times and shots are then
+            the run's (recorded in the results).
+    """
+    config, dataset = _prepare(config, pipeline)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)  # an unwritable output folder fails now, not after the work
     if config.limit is not None:
@@ -139,72 +721,64 @@ def run_experiment(
     graphs = list(dataset)
     if not graphs:
         raise QgnnError(f"{config.dataset} has no graph with at most {config.max_nodes} nodes")
-    failures: dict[int, str] = {}
-    approximate: list[int] = []
-    results_q: list[Any] = []
-    feature_seconds = 0.0
-    if any(m in QUANTUM_MODELS for m in config.models):
+    needed = [m for m in _closure(config.models) if _runs_on(m, dataset, config)]
+    featurisations = [f for f in ("plain", "chem") if any(f in MODELS[m].features for m in needed)]
+    if featurisations and pipeline is None:
         from qgnn.features import FeaturePipeline
 
-        if pipeline is None:
-            pipeline = FeaturePipeline(
-                backend=make_backend(config.backend),
-                shots=config.shots,
-                n_workers=config.workers,
-                executor=config.executor,
-                embed_seed=config.seed,
-                evaluation_times=config.evaluation_times,
-                progress=progress,
-            )
-        start = time.perf_counter()
-        results_q = pipeline.run(graphs)
-        feature_seconds = time.perf_counter() - start
-        failures = {r.index: str(r.error) for r in results_q if not r.ok}
-        approximate = [r.index for r in results_q if r.ok and not r.embedding.is_exact]
-        keep = [i for i, r in enumerate(results_q) if r.ok]
+        pipeline = FeaturePipeline(
+            backend=make_backend(config.backend),
+            shots=config.shots,
+            n_workers=config.workers,
+            executor=config.executor,
+            embed_seed=config.seed,
+            evaluation_times=config.evaluation_times,
+            progress=progress,
+        )
+    results: dict[str, list[Any]] = {}
+    seconds: dict[str, float] = {}
+    failures: dict[int, str] = {}
+    for name in featurisations:
+        results[name], seconds[name] = _featurise(name, pipeline, graphs)
+        for r in results[name]:
+            if not r.ok:
+                failures.setdefault(r.index, str(r.error))
+    approximate = sorted(
+        {r.index for rs in results.values() for r in rs if r.ok and not r.embedding.is_exact}
+    )
+    if failures:
+        keep = [i for i, g in enumerate(graphs) if all(rs[i].ok for rs in results.values())]
         graphs = [graphs[i] for i in keep]
-        results_q = [results_q[i] for i in keep]
+        results = {name: [rs[i] for i in keep] for name, rs in results.items()}
         dataset = dataset[keep]
         if not graphs:
             raise QgnnError(f"no graph could be featurised; first failures:\n{format_failures(failures)}")
     y = np.asarray(dataset.y)
-    task = dataset.task
-    folds = make_folds(y, folds=config.folds, repeats=config.repeats, seed=config.seed, task=task)
+    folds = make_folds(y, folds=config.folds, repeats=config.repeats, seed=config.seed, task=dataset.task)
+    kernels = KernelModels(y, folds, seed=config.seed)
+    ctx = RunContext(config, dataset, graphs, y, folds, out, progress, pipeline, results, kernels)
+    for name in needed:
+        spec = MODELS[name]
+        if spec.gram is not None:
+            kernels.add(name, spec.gram(ctx), members=spec.members)
     files: list[Path] = []
     model_results: list[ModelResult] = []
-    for model in config.models:
-        start = time.perf_counter()
-        if model == "qek-svm":
-            from qgnn.features import excitation_matrix
-
-            X = excitation_matrix(results_q, t_index=None)
-            result = evaluate_qek(X, y, folds, seed=config.seed, n_times=len(config.evaluation_times))
-            n_times = len(config.evaluation_times)
-            files.append(_kernel_plot(X, y, result, n_times, out / f"{config.dataset}-qek-kernel.png"))
-        elif model in ("wl-svm", "sp-svm"):
-            grams = weisfeiler_lehman_grams(graphs) if model == "wl-svm" else shortest_path_grams(graphs)
-            setup = time.perf_counter() - start
-            result = evaluate_precomputed(model, grams, y, folds, seed=config.seed)
-            result.setup_seconds = setup
-        else:
-            from qgnn.nn.training import evaluate_gnn
-
-            result, curve_png = evaluate_gnn(
-                model,  # type: ignore[arg-type]  # one of GNN_MODELS here
-                dataset,
-                results_q if model != "gin" else None,
-                folds,
-                seed=config.seed,
-                epochs=config.gnn_epochs,
-                out=out,
-                progress=progress,
-            )
-            files.append(curve_png)
-        if model in QUANTUM_MODELS:
-            result.setup_seconds += feature_seconds
-        if task == "classification":
-            files.append(_confusion(result, dataset.classes, out / f"{config.dataset}-{model}-confusion.png"))
+    for name in config.models:
+        spec = MODELS[name]
+        result = spec.evaluate(ctx) if spec.evaluate is not None else kernels.evaluate(name)
+        used = {f for m in _closure([name]) if m in needed for f in MODELS[m].features}
+        result.setup_seconds += sum(seconds[f] for f in used)
+        if dataset.task == "classification":
+            files.append(_confusion(result, dataset.classes, out / f"{config.dataset}-{name}-confusion.png"))
         model_results.append(result)
+    files.extend(ctx.files)
+    if "qek-svm" in config.models:
+        qek = model_results[config.models.index("qek-svm")]
+        files.append(_kernel_plot(ctx, qek, out / f"{config.dataset}-qek-kernel.png"))
+    features = _features_record(pipeline if featurisations else None)
+    features["featurisations"] = featurisations
+    features["label_featurisations"] = len(ctx.label_pipelines)
+    feature_seconds = sum(seconds.values())
     json_path = write_results(
         out / f"{config.dataset}-results.json",
         asdict(config),
@@ -215,11 +789,20 @@ def run_experiment(
             "failures": {str(k): v for k, v in failures.items()},
             "approximate_embeddings": approximate,
             "feature_seconds": feature_seconds,
+            "features": features,
         },
     )
     files.insert(0, json_path)
     return ExperimentReport(
-        config, model_results, len(graphs), failures, approximate, files, feature_seconds, y.tolist()
+        config,
+        model_results,
+        len(graphs),
+        failures,
+        approximate,
+        files,
+        feature_seconds,
+        y.tolist(),
+        features,
     )
 
 
@@ -240,13 +823,13 @@ def _stratified_subsample(y: np.ndarray, limit: int, seed: int, task: str) -> np
     return np.sort(keep)
 
 
-def _kernel_plot(X: np.ndarray, y: np.ndarray, result: ModelResult, n_times: int, path: Path) -> Path:
-    from qgnn.kernels import QuantumEvolutionKernel
+def _kernel_plot(ctx: RunContext, result: ModelResult, path: Path) -> Path:
+    """Heatmap of the QEK Gram matrix at the μ chosen most often over the folds."""
     from qgnn.plots import kernel_heatmap
 
-    mu = float(np.median([f.best_params["mu"] for f in result.folds]))
-    K = QuantumEvolutionKernel(mu=mu, n_times=n_times).kernel_matrix(X)
-    return kernel_heatmap(K, y, path, title=f"QEK, μ = {mu:g}")
+    mu = Counter(f.best_params["mu"] for f in result.folds).most_common(1)[0][0]
+    K = ctx.kernels.family("qek-svm", 0)[(("mu", mu),)]
+    return kernel_heatmap(K, ctx.y, path, title=f"QEK, μ = {mu:g}")
 
 
 def _confusion(result: ModelResult, classes: Sequence[Any], path: Path) -> Path:

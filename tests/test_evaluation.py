@@ -51,3 +51,83 @@ def test_classification_scores_and_table() -> None:
     assert result.summary()["accuracy"] == (pytest.approx(0.75), pytest.approx(0.0))
     table = format_table([result])
     assert "toy" in table and "0.750 ± 0.000" in table
+
+
+def _label_kernel(y: np.ndarray, flip: float, seed: int) -> np.ndarray:
+    """A PSD kernel that sees the class of each graph, with a fraction ``flip`` of them wrong."""
+    rng = np.random.default_rng(seed)
+    seen = np.where(rng.random(len(y)) < flip, 1 - y, y)
+    onehot = np.eye(2)[seen]
+    return onehot @ onehot.T + 0.1 * np.eye(len(y))
+
+
+def test_inner_scores_are_gridsearchcv_balanced_accuracy() -> None:
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import SVC
+
+    from qgnn.evaluation import SVM_C_GRID, inner_cv, inner_scores
+
+    y = np.array([0] * 14 + [1] * 7)
+    K = _label_kernel(y, 0.3, 0)
+    splits = list(inner_cv(y, seed=0, task="classification").split(np.zeros(len(y)), y))
+    search = GridSearchCV(
+        SVC(kernel="precomputed"), {"C": list(SVM_C_GRID)}, cv=splits, scoring="balanced_accuracy"
+    )
+    search.fit(K, y)
+    np.testing.assert_allclose(inner_scores(K, y, splits), search.cv_results_["mean_test_score"], atol=1e-12)
+
+
+def test_selection_among_models_never_looks_at_the_test_fold() -> None:
+    """A 'model' perfect on test rows but noise on the training block must lose the inner-CV selection."""
+    from qgnn.evaluation import KernelModels
+
+    y = np.array([0, 1] * 20)
+    folds = make_folds(y, folds=4, repeats=1, seed=1)
+    honest = {(("flip", 0.15),): _label_kernel(y, 0.15, 1)}
+    noise = np.random.default_rng(2).normal(size=(len(y), 5))
+
+    def peek(fold):  # perfect on test × train, random on train × train
+        K = noise @ noise.T
+        onehot = np.eye(2)[y]
+        block = onehot @ onehot.T
+        K[np.ix_(fold.test, fold.train)] = block[np.ix_(fold.test, fold.train)]
+        return {(("peek", True),): K + np.eye(len(y))}
+
+    models = KernelModels(y, folds, seed=0)
+    models.add("honest", honest)
+    models.add("peek", peek)
+    assert models.evaluate("peek").summary()["accuracy"][0] == pytest.approx(1.0)  # it would win on test
+    best = models.evaluate_best("best", ["honest", "peek"])
+    assert [f.best_params["model"] for f in best.folds] == ["honest"] * 4
+    for record, own in zip(best.folds, models.evaluate("honest").folds, strict=True):
+        assert record.y_pred == own.y_pred
+        assert record.best_params["inner_score"] >= models.candidates("peek", record.fold)[0].score
+    assert best.seconds >= sum(f.seconds for f in models.evaluate("honest").folds)
+
+
+def test_hybrid_records_lambda_per_fold_and_quantum_best_can_refuse_lambda_zero() -> None:
+    from qgnn.evaluation import KernelModels
+
+    y = np.array([0, 1] * 15)
+    folds = make_folds(y, folds=3, repeats=1, seed=0)
+    classical = {(("h", 1),): _label_kernel(y, 0.0, 3)}  # already perfect: any λ > 0 only adds noise
+    rng = np.random.default_rng(4)
+    noise = rng.normal(size=(len(y), 3))
+    quantum = {(("mu", 1.0),): noise @ noise.T}
+    models = KernelModels(y, folds, seed=0)
+    models.add("c", classical)
+    models.add("q", quantum)
+    models.add("c+q", models.hybrid_source("c", "q", (0.0, 0.5, 2.0)), members=("c", "q"))
+    hybrid = models.evaluate("c+q")
+    lambdas = [f.best_params["lambda"] for f in hybrid.folds]
+    assert lambdas == [0.0, 0.0, 0.0]  # ties go to the first grid point: the quantum part earned nothing
+    assert all(f.best_params["h"] == 1 and f.best_params["mu"] == 1.0 for f in hybrid.folds)
+    family = models.family("c+q", 0)
+    np.testing.assert_allclose(
+        family[(("h", 1), ("mu", 1.0), ("lambda", 2.0))],
+        classical[(("h", 1),)] + 2.0 * quantum[(("mu", 1.0),)],
+    )
+    strict = models.evaluate_best("q-best", ["c+q"], keep=lambda c: dict(c.params)["lambda"] != 0.0)
+    assert all(f.best_params["lambda"] > 0 for f in strict.folds)
+    with pytest.raises(QgnnError, match="no candidate"):
+        models.evaluate_best("none", ["c+q"], keep=lambda c: False)

@@ -1,17 +1,24 @@
-"""qgnn train / demo: the whole protocol on tiny settings, and its bad inputs."""
+"""qgnn train / demo: the protocol on tiny settings, one source of truth, arguments checked before work."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import networkx as nx
+import numpy as np
 import pytest
 from pulser.devices import AnalogDevice
+from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
 from qgnn.cli import main
+from qgnn.data import load_dataset
 from qgnn.errors import QgnnError
-from qgnn.experiment import ExperimentConfig, make_backend, run_experiment
-from qgnn.features import FeaturePipeline
+from qgnn.evaluation import SVM_C_GRID, inner_cv, inner_scores, make_folds
+from qgnn.experiment import MODELS, ExperimentConfig, make_backend, run_experiment, validate_config
+from qgnn.features import FeaturePipeline, excitation_matrix
+from qgnn.kernels import QuantumEvolutionKernel
+from qgnn.kernels.families import QEK_MU_GRID
 
 
 def test_train_command_writes_table_json_and_plots(tmp_path, capsys) -> None:
@@ -28,14 +35,115 @@ def test_train_command_writes_table_json_and_plots(tmp_path, capsys) -> None:
     assert (out / "PTC_FM-qek-kernel.png").stat().st_size > 1000
     results = json.loads((out / "PTC_FM-results.json").read_text())
     assert results["config"]["backend"] == "subspace"
+    assert results["features"]["backend"] == "subspace" and results["features"]["device"] == "AnalogDevice"
+    assert results["features"]["evaluation_times"] == [1.0]
     folds = {
         m: [(f["repeat"], f["fold"], f["y_true"]) for f in v["folds"]] for m, v in results["models"].items()
     }
     assert len(folds["qek-svm"]) == 6
     assert folds["qek-svm"] == folds["wl-svm"] == folds["sp-svm"]  # same graphs, same folds for every model
-    accuracy = results["models"]["qek-svm"]["summary"]["accuracy"][0]
-    assert 0.0 <= accuracy <= 1.0
-    assert all(f["best_params"]["mu"] > 0 for f in results["models"]["qek-svm"]["folds"])
+    for model in results["models"].values():  # the summary is the mean of the recorded folds' scores
+        per_fold = [balanced_accuracy_score(f["y_true"], f["y_pred"]) for f in model["folds"]]
+        assert model["summary"]["balanced_accuracy"][0] == pytest.approx(np.mean(per_fold))
+        plain = [accuracy_score(f["y_true"], f["y_pred"]) for f in model["folds"]]
+        assert model["summary"]["accuracy"] == [pytest.approx(np.mean(plain)), pytest.approx(np.std(plain))]
+
+
+def test_qek_fold_choice_is_the_inner_cv_best_on_the_last_time(tmp_path) -> None:
+    """The recorded μ and C of every fold are the inner-CV argmax of QEK on the last evaluation time."""
+    pipeline = FeaturePipeline(
+        cache_dir=tmp_path / "cache", n_workers=1, progress=False, evaluation_times=(0.5, 1.0)
+    )
+    config = ExperimentConfig(dataset="PTC_FM", models=("qek-svm",), max_nodes=6, folds=3, repeats=1,
+                              out=str(tmp_path / "out"))  # fmt: skip
+    report = run_experiment(config, progress=False, pipeline=pipeline)
+    results = pipeline.run(list(load_dataset("PTC_FM", max_nodes=6)))
+    X = excitation_matrix(results, t_index=-1)
+
+    y = np.asarray(report.targets)
+    js = QuantumEvolutionKernel().divergence_matrix(X)
+    for fold, record in zip(make_folds(y, folds=3, repeats=1, seed=0), report.results[0].folds, strict=True):
+        splits = list(inner_cv(y[fold.train], seed=0, task="classification").split(fold.train, y[fold.train]))
+        scores = {
+            (mu, c): s
+            for mu in QEK_MU_GRID
+            for c, s in zip(SVM_C_GRID, inner_scores(np.exp(-mu * js)[np.ix_(fold.train, fold.train)],
+                                                        y[fold.train], splits), strict=True)
+        }  # fmt: skip
+        best = max(scores.values())
+        first = next(k for k, s in scores.items() if s >= best - 1e-12)
+        assert (record.best_params["mu"], record.best_params["C"]) == first
+        assert record.best_params["inner_score"] == pytest.approx(best)
+
+
+def test_injected_pipeline_is_the_one_source_of_truth(tmp_path) -> None:
+    from qgnn.backends import EmuSV
+
+    pipeline = FeaturePipeline(
+        backend=EmuSV(),
+        evaluation_times=(0.5, 1.0),
+        cache_dir=tmp_path / "cache",
+        n_workers=1,
+        progress=False,
+    )
+    # the config says subspace and one time; the pipeline says emu-sv and two: the pipeline is what runs
+    config = ExperimentConfig(dataset="PTC_FM", models=("qek-pooled-svm",), max_nodes=6, limit=16, folds=2,
+                              repeats=1, evaluation_times=(1.0,), out=str(tmp_path / "out"))  # fmt: skip
+    report = run_experiment(config, progress=False, pipeline=pipeline)
+    assert report.config.backend == "emu-sv" and report.config.evaluation_times == (0.5, 1.0)
+    saved = json.loads((tmp_path / "out" / "PTC_FM-results.json").read_text())
+    assert saved["config"]["backend"] == "emu-sv" and saved["config"]["evaluation_times"] == [0.5, 1.0]
+    assert saved["features"]["backend"] == "emu-sv" and saved["features"]["evaluation_times"] == [0.5, 1.0]
+    assert {f.best_params["pooling"] for f in report.results[0].folds} <= {"mean", "concat"}
+    # and the other way round: the config's two times do not rescue a one-time pipeline
+    one_time = FeaturePipeline(cache_dir=tmp_path / "cache", n_workers=1, progress=False)
+    with pytest.raises(QgnnError, match="two evaluation times"):
+        run_experiment(replace(config, evaluation_times=(0.5, 1.0)), progress=False, pipeline=one_time)
+    assert one_time.last_run_seconds == {}  # rejected before any feature was computed
+    with pytest.raises(QgnnError, match="FeaturePipeline"):
+        validate_config(config, pipeline="subspace")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"dataset": "NOPE"}, "NOPE"),
+        ({"models": ("magic",)}, "unknown model"),
+        ({"models": ()}, "non-empty"),
+        ({"models": ("wl-svm", "wl-svm")}, "twice"),
+        ({"folds": 1}, "folds"),
+        ({"repeats": 0}, "repeats"),
+        ({"seed": -1}, "seed"),
+        ({"max_nodes": 0}, "max_nodes"),
+        ({"limit": 0}, "limit"),
+        ({"gnn_epochs": 0}, "gnn_epochs"),
+        ({"backend": "warp-drive"}, "unknown backend"),
+        ({"evaluation_times": (1.0, 0.5)}, "increasing"),
+        ({"shots": 0}, "shots"),
+        ({"executor": "tcp://x"}, "dask"),
+        ({"models": ("qek-pooled-svm",)}, "two evaluation times"),
+        ({"dataset": "IMDB-BINARY", "models": ("hist-svm",)}, "no node labels"),
+        ({"dataset": "ESOL", "models": ("qek-svm",)}, "regression"),
+    ],
+)
+def test_bad_configurations_are_rejected_before_any_work(changes: dict, message: str, tmp_path) -> None:
+    config = replace(ExperimentConfig(models=("wl-svm",), out=str(tmp_path / "out")), **changes)
+    with pytest.raises(QgnnError, match=message):
+        run_experiment(config, progress=False)
+    assert not (tmp_path / "out").exists()  # nothing was written: the check came first
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (ExperimentConfig(max_nodes=1, models=("wl-svm",)), "no graph"),
+        (ExperimentConfig(dataset="PTC_FM", max_nodes=12, models=("wl-svm",), folds=100), "smallest class"),
+        (ExperimentConfig(dataset="MUTAG", max_nodes=10, models=("wl-svm",)), "two classes"),
+    ],
+)
+def test_data_dependent_problems_are_clear_errors(config: ExperimentConfig, message: str, tmp_path) -> None:
+    with pytest.raises(QgnnError, match=message):
+        run_experiment(replace(config, out=str(tmp_path)), progress=False)
 
 
 def test_rerun_reads_the_feature_cache(tmp_path) -> None:
@@ -48,22 +156,30 @@ def test_rerun_reads_the_feature_cache(tmp_path) -> None:
     assert first.results[0].summary() == second.results[0].summary()
 
 
-@pytest.mark.parametrize(
-    ("config", "message"),
-    [
-        (ExperimentConfig(dataset="NOPE"), "NOPE"),
-        (ExperimentConfig(models=("magic",)), "unknown model"),
-        (ExperimentConfig(max_nodes=1, models=("wl-svm",)), "no graph"),
-        (ExperimentConfig(dataset="PTC_FM", max_nodes=12, models=("wl-svm",), folds=100), "smallest class"),
-        (ExperimentConfig(dataset="MUTAG", max_nodes=10, models=("wl-svm",)), "two classes"),
-        (ExperimentConfig(limit=0, models=("wl-svm",)), "limit"),
-    ],
-)
-def test_bad_configurations_are_clear_errors(config: ExperimentConfig, message: str, tmp_path) -> None:
-    from dataclasses import replace
-
-    with pytest.raises(QgnnError, match=message):
-        run_experiment(replace(config, out=str(tmp_path)), progress=False)
+def test_kernel_models_share_graphs_and_folds_and_selections_are_honest(tmp_path) -> None:
+    """Every kernel model on one run; the '-best' models pick what their members' inner CV ranks first."""
+    kernels = ("wl-svm", "hist-svm", "qek-svm", "qek-pooled-svm", "gdqc-svm", "label-obs-svm", "wl+qek-svm")
+    pipeline = FeaturePipeline(
+        cache_dir=tmp_path / "cache", n_workers=1, progress=False, evaluation_times=(0.5, 1.0)
+    )
+    config = ExperimentConfig(dataset="PTC_FM", models=(*kernels, "classical-best"), max_nodes=6, limit=30,
+                              folds=3, repeats=1, out=str(tmp_path / "out"))  # fmt: skip
+    report = run_experiment(config, progress=False, pipeline=pipeline)
+    by_name = {r.model: r for r in report.results}
+    y_true = [f.y_true for f in by_name["wl-svm"].folds]
+    assert all([f.y_true for f in r.folds] == y_true for r in report.results)
+    for k, record in enumerate(by_name["classical-best"].folds):
+        chosen = record.best_params["model"]
+        assert chosen in MODELS["classical-best"].members
+        own = by_name[chosen].folds[k] if chosen in by_name else None
+        inner = max(by_name[m].folds[k].best_params["inner_score"] for m in ("wl-svm", "hist-svm"))
+        assert record.best_params["inner_score"] >= inner - 1e-12
+        if own is not None and own.best_params["inner_score"] == record.best_params["inner_score"]:
+            assert own.y_pred == record.y_pred
+    for record in by_name["wl+qek-svm"].folds:
+        assert record.best_params["lambda"] in (0.0, 0.1, 0.3, 1.0, 3.0)
+        assert record.best_params["inner_score"] >= 0.0
+    assert all("n_iter" in f.best_params and "pooling" in f.best_params for f in by_name["gdqc-svm"].folds)
 
 
 def test_cli_rejects_unknown_model_and_backend(tmp_path, capsys) -> None:
@@ -71,7 +187,8 @@ def test_cli_rejects_unknown_model_and_backend(tmp_path, capsys) -> None:
         main(["train", "--model", "qek-svm,magic"])
     assert exc.value.code == 2 and "magic" in capsys.readouterr().err
     assert main(["train", "--backend", "warp-drive", "--max-nodes", "5", "--out", str(tmp_path)]) == 2
-    assert "unknown backend" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "unknown backend" in captured.err and captured.out == ""  # rejected before the header
     with pytest.raises(QgnnError, match="unknown backend"):
         make_backend("nope")
 
@@ -109,16 +226,16 @@ def test_train_command_regression_on_esol_with_gnn_heads(tmp_path, capsys) -> No
     assert list(out.glob("*.png")), "learning curves are plotted"
 
 
-def test_several_evaluation_times_reach_qek_and_the_gnn(tmp_path, capsys) -> None:
+def test_several_evaluation_times_reach_pooled_qek_and_the_gnn(tmp_path, capsys) -> None:
     out = tmp_path / "times"
     code = main(
-        ["train", "--dataset", "PTC_FM", "--max-nodes", "6", "--folds", "2", "--repeats", "1",
-         "--workers", "1", "--model", "qek-svm,qgin", "--epochs", "3", "--times", "0.5,1", "--out", str(out)]
+        ["train", "--dataset", "PTC_FM", "--max-nodes", "6", "--folds", "2", "--repeats", "1", "--workers",
+         "1", "--model", "qek-pooled-svm,qgin", "--epochs", "3", "--times", "0.5,1", "--out", str(out)]
     )  # fmt: skip
     assert code == 0
     results = json.loads((out / "PTC_FM-results.json").read_text())
     assert results["config"]["evaluation_times"] == [0.5, 1.0]
-    assert set(results["models"]) == {"qek-svm", "qgin"}
+    assert set(results["models"]) == {"qek-pooled-svm", "qgin"}
     with pytest.raises(SystemExit):
         main(["train", "--times", "half", "--out", str(out)])
     assert "fractions" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from qgnn.errors import QgnnError
 
-COMMAND_MODULES: tuple[str, ...] = ("cloud", "datasets", "embed", "train")
+COMMAND_MODULES: tuple[str, ...] = ("cloud", "datasets", "embed", "models", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:

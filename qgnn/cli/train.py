@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from qgnn.experiment import MODELS, ExperimentConfig, describe_failures, run_experiment
+from qgnn.experiment import MODELS, ExperimentConfig, describe_failures, run_experiment, validate_config
 
 DEMO = ExperimentConfig(
     dataset="PTC_FM",
@@ -22,7 +22,9 @@ def _models(text: str) -> tuple[str, ...]:
     models = tuple(m.strip() for m in text.split(",") if m.strip())
     bad = [m for m in models if m not in MODELS]
     if bad or not models:
-        raise argparse.ArgumentTypeError(f"unknown model(s) {bad}: choose from {', '.join(MODELS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown model(s) {bad}: choose from {', '.join(MODELS)} (`qgnn models` describes them)"
+        )
     return models
 
 
@@ -33,11 +35,23 @@ def _times(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"comma-separated fractions expected, got {text!r}") from exc
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def _integer(low: int) -> type[int]:
+    """An argparse type: an integer ≥ ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer ≥ {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer ≥ {low}, got {text}")
+        return value
+
+    parse.__name__ = f"integer ≥ {low}"
+    return parse  # type: ignore[return-value]
+
+
+_positive = _integer(1)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,12 +59,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="evaluate models with repeated stratified k-fold")
     train.add_argument("--dataset", default="PTC_FM")
     train.add_argument(
-        "--model", type=_models, default=("qek-svm",), help=f"comma-separated, from: {', '.join(MODELS)}"
+        "--model",
+        type=_models,
+        default=("qek-svm",),
+        help=f"comma-separated, from: {', '.join(MODELS)} (see `qgnn models`)",
     )
     train.add_argument("--max-nodes", type=_positive, default=16)
-    train.add_argument("--folds", type=_positive, default=5)
+    train.add_argument("--folds", type=_integer(2), default=5)
     train.add_argument("--repeats", type=_positive, default=3)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=_integer(0), default=0)
     train.add_argument(
         "--backend",
         default="subspace",
@@ -107,6 +124,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(config: ExperimentConfig) -> int:
+    config = validate_config(config)  # every argument, before the header and before any work
     print(
         f"{config.dataset}, graphs with ≤ {config.max_nodes} nodes, {config.folds}-fold × {config.repeats}, "
         f"seed {config.seed}, backend {config.backend}"

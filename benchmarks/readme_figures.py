@@ -97,7 +97,7 @@ def _backend_words(cache_key: dict[str, Any]) -> str:
     settings = cache_key.get("settings", {})
     keys = ("tolerance", "occupation_tolerance")
     named = [f"{k.replace('_', ' ')} {settings[k]:g}" for k in keys if settings.get(k)]
-    return f"`{cache_key['name']}`" + (f" ({', '.join(named)})" if named else "")
+    return "; ".join([f"`{cache_key['name']}` backend", *named])
 
 
 def _provenance(data: dict[str, Any]) -> str:
@@ -105,7 +105,7 @@ def _provenance(data: dict[str, Any]) -> str:
     if data.get("uncommitted_changes_in"):
         where += f" with uncommitted changes in {', '.join(data['uncommitted_changes_in'])}"
     load = data["load_average_at_start"][0]
-    return f"{data['cpus']} cores, load average {load:.1f} at the start, {where}"
+    return f"Measured on {data['cpus']} cores (load average {load:.1f} at the start) at {where}"
 
 
 def features(results: Path) -> str:
@@ -123,8 +123,8 @@ def features(results: Path) -> str:
     anchor = data["anchor"]
     anchor_per_graph = anchor["seconds"] / anchor["graphs"]
     return (
-        f"Features, default pipeline ({_backend_words(pipe['backend_cache_key'])}, "
-        f"{workers['processes']} worker processes × {workers['threads_per_process']} thread, cold cache, "
+        f"Features, default pipeline ({_backend_words(pipe['backend_cache_key'])}; "
+        f"{workers['processes']} worker processes × {workers['threads_per_process']} thread; cold cache, "
         f"embedding included): {whole['graphs'] - failed} / {whole['graphs']} {whole['dataset']} graphs "
         f"with ≤ {whole['max_atoms']} atoms in {pipe['s_per_graph'] * 1e3:.1f} ms per graph. The plain "
         f"emu-sv loop the benchmark runs on the same registers ({naive['workers']['processes']} process, "
@@ -133,11 +133,11 @@ def features(results: Path) -> str:
         f"divergence of {_sci(pipe['max_js_vs_naive'])} against it over the {pipe['js_checked']} graphs "
         "checked"
         + (f" ({differing} registers differed)" if differing else "")
-        + f". Recorded external anchor, not rerun here: {anchor['what']} took {anchor['seconds']:g} s for "
+        + f". Recorded external anchor, not rerun here: {anchor['what']}: {anchor['seconds']:g} s for "
         f"{anchor['graphs']} {anchor['dataset']} graphs of ≤ {anchor['max_atoms']} atoms on "
-        f"{anchor['machine']}, {anchor_per_graph:.2f} s per graph, "
-        f"{_times(anchor_per_graph / pipe['s_per_graph'])} the pipeline's time per graph "
-        f"({_provenance(data)}; `benchmarks/feature_throughput.py`)."
+        f"{anchor['machine']}, i.e. {anchor_per_graph:.2f} s per graph, "
+        f"{_times(anchor_per_graph / pipe['s_per_graph'])} the pipeline's time per graph. "
+        f"{_provenance(data)} (`benchmarks/feature_throughput.py`)."
     )
 
 
@@ -152,13 +152,16 @@ def largest(results: Path) -> str:
         reason = str(stopped["reason"])
         reason = reason if len(reason) <= 90 else reason[:87] + "..."
         at = f"{stopped['atoms']} atoms: " if stopped["atoms"] is not None else ""
-        default = " (the default backend)" if run["runs"] and run["runs"][0].get("is_default_backend") else ""
+        notes = [f"stopped at {at}{reason}"]
+        if run["runs"] and run["runs"][0].get("is_default_backend"):
+            notes.insert(0, "the default backend")
         got = "none" if atoms is None else atoms
-        parts.append(f"{got} atoms with `{backend}`{default} (stopped at {at}{reason})")
+        parts.append(f"{got} atoms with `{backend}` ({'; '.join(notes)})")
     return (
         f"Largest register whose features come back within {info['limit_s']:g} s, one PTC_FM graph per "
         f"size from {info['start_atoms']} atoms up, grown until a size failed or took longer, each size in "
-        f"its own process limited to {info['memory_limit_bytes'] / 2**30:g} GiB: {_and(parts)} "
+        f"its own process limited to {info['memory_limit_bytes'] / 2**30:g} GiB of address space: "
+        f"{_and(parts)} "
         "(`benchmarks/feature_throughput.py`)."
     )
 

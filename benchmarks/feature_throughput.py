@@ -38,10 +38,10 @@ on PTC_FM with the pipeline's defaults (AnalogDevice, QEK pulse: Ω = 2π rad/µ
    too much memory fails alone; the Subspace memory guard (``max_memory``)
    gets all of it but :data:`PROCESS_OVERHEAD_BYTES` (interpreter, torch).
 
-Run (2 cores, about 15 min):
+Run (an idle 2-core machine: 20–35 min, depending on how far Subspace grows):
 ``OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python benchmarks/feature_throughput.py``
 writes ``benchmarks/results/feature_throughput.json`` (read by
-``benchmarks/readme_figures.py``). ``--quick`` (about 3 min) runs small
+``benchmarks/readme_figures.py``). ``--quick`` (about 5 min) runs small
 settings and writes ``benchmarks/results/feature_throughput.quick.json``.
 """
 
@@ -527,7 +527,7 @@ def _provenance() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small settings (about 3 min), own output file")
+    parser.add_argument("--quick", action="store_true", help="small settings (about 5 min), own output file")
     parser.add_argument("--graphs", type=int, help=f"graphs per size band (default {FULL['graphs']})")
     parser.add_argument("--workers", type=int, default=2, help="pipeline worker processes (default 2)")
     parser.add_argument("--whole-max-atoms", type=int, help="whole-set stage: largest graph (default 14)")

@@ -17,7 +17,7 @@ import torch
 from pulser.devices import AnalogDevice, MockDevice
 
 from qgnn.backends import Backend, EmuMPS, EmuSV, Measurement, QutipEmulator, bit_matrix
-from qgnn.errors import BackendError
+from qgnn.errors import BackendError, InvalidInputError
 from qgnn.pulses import ConstantDrive, PiecewiseConstant
 
 TWO_PI = 2 * math.pi
@@ -271,7 +271,7 @@ def test_cache_key_changes_with_settings() -> None:
 @pytest.mark.parametrize("backend", ALL_BACKENDS, ids=_ids)
 @pytest.mark.parametrize("shots", [0, -1, 1.5, True, "10"])
 def test_bad_shots(backend: Backend, small_seq: pulser.Sequence, shots: object) -> None:
-    with pytest.raises(BackendError, match="shots"):
+    with pytest.raises(InvalidInputError, match="shots"):
         backend.run([small_seq], shots=shots)  # type: ignore[arg-type]
 
 
@@ -280,21 +280,21 @@ def test_bad_shots(backend: Backend, small_seq: pulser.Sequence, shots: object) 
     "times", [(), (0,), (0.0,), (1.5,), (-0.5,), (0.5, 0.2), (0.5, 0.5), (float("nan"),)], ids=str
 )
 def test_bad_evaluation_times(backend: Backend, small_seq: pulser.Sequence, times: tuple) -> None:
-    with pytest.raises(BackendError, match="evaluation_times"):
+    with pytest.raises(InvalidInputError, match="evaluation_times"):
         backend.run([small_seq], evaluation_times=times)
 
 
 @pytest.mark.parametrize("backend", ALL_BACKENDS, ids=_ids)
 def test_bad_sequence_inputs(backend: Backend, small_seq: pulser.Sequence) -> None:
-    with pytest.raises(BackendError, match=r"wrap the single sequence as \[seq\]"):
+    with pytest.raises(InvalidInputError, match=r"wrap the single sequence as \[seq\]"):
         backend.run(small_seq)  # type: ignore[arg-type]
-    with pytest.raises(BackendError, match="list of pulser.Sequence, got str"):
+    with pytest.raises(InvalidInputError, match="list of pulser.Sequence, got str"):
         backend.run("seq")  # type: ignore[arg-type]
-    with pytest.raises(BackendError, match="sequence 1 of 2 is a dict, not a pulser.Sequence"):
+    with pytest.raises(InvalidInputError, match="sequence 1 of 2 is a dict, not a pulser.Sequence"):
         backend.run([small_seq, {}])  # type: ignore[list-item]
     empty = pulser.Sequence(_register([(0.0, 0.0), (7.0, 0.0)]), AnalogDevice)
     empty.declare_channel("rydberg_global", "rydberg_global")
-    with pytest.raises(BackendError, match="sequence 0 of 1 is empty"):
+    with pytest.raises(InvalidInputError, match="sequence 0 of 1 is empty"):
         backend.run([empty])
     xy = pulser.Sequence(_register([(0.0, 0.0), (7.0, 0.0)]), MockDevice)
     xy.declare_channel("mw", "mw_global")
@@ -305,7 +305,7 @@ def test_bad_sequence_inputs(backend: Backend, small_seq: pulser.Sequence) -> No
     amp = param.declare_variable("amp")
     param.declare_channel("rydberg_global", "rydberg_global")
     param.add(pulser.Pulse.ConstantPulse(100, amp, 0.0, 0.0), "rydberg_global")
-    with pytest.raises(BackendError, match="parametrized"):
+    with pytest.raises(InvalidInputError, match="parametrized"):
         backend.run([param])
     assert backend.run([]) == []
 
@@ -325,7 +325,7 @@ def test_bad_sequence_inputs(backend: Backend, small_seq: pulser.Sequence) -> No
     ],
 )
 def test_bad_settings(make) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(BackendError):
+    with pytest.raises(InvalidInputError):
         make()
 
 
@@ -343,10 +343,10 @@ def test_emulator_failures_name_the_sequence() -> None:
 
 
 @pytest.mark.parametrize("times", [1.0, "1", ["a"], [None]])
-def test_evaluation_times_of_the_wrong_type_are_backend_errors(times: object) -> None:
+def test_evaluation_times_of_the_wrong_type_are_invalid_input(times: object) -> None:
     from qgnn.backends.base import check_evaluation_times
 
-    with pytest.raises(BackendError, match="evaluation_times"):
+    with pytest.raises(InvalidInputError, match="evaluation_times"):
         check_evaluation_times(times)  # type: ignore[arg-type]
 
 
@@ -360,7 +360,6 @@ def test_malformed_counts_are_rejected(counts: dict) -> None:
 
 def test_js_divergence_of_an_all_zero_distribution_is_an_error() -> None:
     from qgnn.backends.base import js_divergence
-    from qgnn.errors import InvalidInputError
 
     with pytest.raises(InvalidInputError, match="sums to zero"):
         js_divergence(np.zeros(3), np.ones(3))
@@ -380,3 +379,78 @@ def test_same_seed_gives_different_samples_for_different_sequences_run_one_by_on
     stream_a = [ma.counts[0].get(k, 0) for k in order]
     stream_b = [mb.counts[0].get(k, 0) for k in order]
     assert stream_a != stream_b  # two near-identical 2-atom registers: equal counts only if streams coincide
+
+
+# ----------------------------------------------------------------- the Measurement
+
+
+def _random_distribution(n: int, n_times: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    probs = rng.random((n_times, 2**n)) * (rng.random(2**n) < 0.6)  # some bitstrings never occur
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def test_sparse_measurement_equals_dense() -> None:
+    """Moments from the kept bitstrings equal the dense sums; the dense vector is rebuilt on request."""
+    n, ids, times = 5, [f"q{i}" for i in range(5)], (0.5, 1.0)
+    dense = _random_distribution(n, 2, seed=3)
+    bits = bit_matrix(n)
+    m = Measurement.from_probabilities(ids, times, dense, backend="test")
+    assert m.bitstrings is not None and m.bitstrings.size == np.count_nonzero(dense.any(axis=0)) < 2**n
+    np.testing.assert_allclose(m.probabilities, dense, atol=0)
+    np.testing.assert_allclose(m.occupations, dense @ bits, atol=1e-15)
+    np.testing.assert_allclose(m.correlations, np.einsum("tk,ki,kj->tij", dense, bits, bits), atol=1e-15)
+    expected_k = np.stack([np.bincount(bits.sum(1).astype(int), weights=p, minlength=n + 1) for p in dense])
+    np.testing.assert_allclose(m.excitation_distribution, expected_k, atol=1e-15)
+    lean = Measurement.from_sparse(
+        ids, times, m.bitstrings, m.bitstring_probabilities, keep_probabilities=False
+    )
+    assert lean.probabilities is None and lean.exact and lean.bitstring_distribution() == {}
+    for name in ("occupations", "correlations", "excitation_distribution"):
+        np.testing.assert_array_equal(getattr(lean, name), getattr(m, name))
+    top = m.bitstring_distribution(0, min_probability=0.05)
+    assert top == {format(k, "05b"): dense[0, k] for k in np.flatnonzero(dense[0] > 0.05)}
+    # the cache round trip, and cache entries written before the Measurement was sparse
+    back = Measurement.from_arrays(m.to_arrays())
+    np.testing.assert_array_equal(back.probabilities, dense)
+    old = {k: v for k, v in m.to_arrays().items() if k not in ("bitstrings", "bitstring_probabilities")}
+    old["probabilities"] = dense
+    np.testing.assert_array_equal(
+        Measurement.from_arrays(old).bitstring_probabilities, m.bitstring_probabilities
+    )
+
+
+def test_measurement_is_read_only_and_pickles() -> None:
+    import dataclasses
+    import pickle
+
+    ids, times = ["q0", "q1"], (1.0,)
+    m = Measurement.from_probabilities(ids, times, [[0.5, 0.25, 0.0, 0.25]], settings={"tried": [1, 2]})
+    for array in (m.occupations, m.correlations, m.excitation_distribution, m.bitstring_probabilities):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 0.0
+    with pytest.raises(TypeError):
+        m.settings["tried"] = 3  # type: ignore[index]
+    assert m.settings["tried"] == (1, 2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.backend = "other"  # type: ignore[misc]
+    counts = Measurement.from_counts(ids, times, [{"01": 3, "11": 1}])
+    with pytest.raises(TypeError):
+        counts.counts[0]["00"] = 1  # type: ignore[index]
+    assert counts.counts == ({"01": 3, "11": 1},)
+    for original in (m, counts):
+        back = pickle.loads(pickle.dumps(original))
+        np.testing.assert_array_equal(back.correlations, original.correlations)
+        assert dict(back.settings) == dict(original.settings) and back.counts == original.counts
+    with pytest.raises(InvalidInputError, match="occupations must have shape"):
+        Measurement(ids, times, np.zeros((1, 3)), np.zeros((1, 2, 2)), np.zeros((1, 3)))
+    with pytest.raises(InvalidInputError, match="strictly increasing"):
+        Measurement(
+            ids,
+            times,
+            m.occupations,
+            m.correlations,
+            m.excitation_distribution,
+            bitstrings=np.array([1, 0]),
+            bitstring_probabilities=np.array([[0.5, 0.5]]),
+        )

@@ -1,16 +1,23 @@
 """The Backend protocol and the Measurement it returns.
 
 Bitstring convention (Pulser's): character ``k`` of a bitstring is qubit
-``qubit_ids[k]``; ``"1"`` means Rydberg. A dense probability vector indexes
-bitstrings by their integer value, ``int(bitstring, 2)``, so qubit 0 is the
-most significant bit.
+``qubit_ids[k]``; ``"1"`` means Rydberg. A basis state is indexed by the
+bitstring's integer value, ``int(bitstring, 2)``, so qubit 0 is the most
+significant bit.
+
+A :class:`Measurement` never needs a 2**n vector: exact backends give it the
+bitstrings they kept and their probabilities (sparse), or only the moments
+(⟨n_i⟩, ⟨n_i n_j⟩, P(k excitations)) computed from their own state; the dense
+vector is built on request for small registers.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -18,10 +25,99 @@ import pulser
 
 from qgnn.errors import BackendError, InvalidInputError
 
+#: Largest register whose dense ``(T, 2**n)`` probabilities :attr:`Measurement.probabilities` builds.
+MAX_DENSE_QUBITS = 24
+#: Bitstring × qubit entries processed at once by :func:`moments` (bounds its work arrays to ~16 MB).
+_MOMENT_CHUNK = 1 << 20
+
+
+def _frozen(value: Any) -> Any:
+    """A read-only copy: mappings → MappingProxyType, lists/tuples → tuples, arrays → read-only."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return _read_only(value)
+    return value
+
+
+def _thawed(value: Any) -> Any:
+    """Plain dicts and lists again (for JSON and pickling)."""
+    if isinstance(value, Mapping):
+        return {k: _thawed(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thawed(v) for v in value]
+    return value
+
+
+def _read_only(array: Any, dtype: Any = np.float64) -> np.ndarray:
+    out = np.array(array, dtype=dtype, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def bit_matrix(n_qubits: int) -> np.ndarray:
+    """Occupation of each qubit in each basis state, shape ``(2**n, n)``.
+
+    Row ``k`` is the bitstring ``format(k, f"0{n}b")``: qubit 0 is the most
+    significant bit.
+    """
+    return state_bits(np.arange(2**n_qubits, dtype=np.int64), n_qubits)
+
+
+def state_bits(states: np.ndarray, n_qubits: int) -> np.ndarray:
+    """Occupations of the given basis states (integers, qubit 0 = most significant bit), shape ``(K, n)``."""
+    shifts = np.arange(n_qubits - 1, -1, -1, dtype=np.int64)
+    return ((np.asarray(states, dtype=np.int64)[:, None] >> shifts[None, :]) & 1).astype(np.float64)
+
+
+def moments(
+    states: np.ndarray, probabilities: np.ndarray, n_qubits: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """⟨n_i⟩, ⟨n_i n_j⟩ and P(k excitations) of a distribution over some basis states.
+
+    The one place these sums are computed; memory stays bounded (chunks of
+    basis states), whatever the number of states.
+
+    Args:
+        states: basis states as integers (qubit 0 = most significant bit), shape ``(K,)``.
+        probabilities: their probabilities at each time, shape ``(T, K)``.
+        n_qubits: number of atoms (≤ 62).
+
+    Returns:
+        occupations ``(T, n)``, correlations ``(T, n, n)``, excitation distribution ``(T, n + 1)``.
+    """
+    states = np.asarray(states, dtype=np.int64)
+    probs = np.asarray(probabilities, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[1] != states.size:
+        raise InvalidInputError(f"probabilities must have shape (T, {states.size}), got {probs.shape}")
+    n_times = probs.shape[0]
+    occ = np.zeros((n_times, n_qubits))
+    corr = np.zeros((n_times, n_qubits, n_qubits))
+    exc = np.zeros((n_times, n_qubits + 1))
+    step = max(1, _MOMENT_CHUNK // max(n_qubits, 1))
+    for start in range(0, states.size, step):
+        bits = state_bits(states[start : start + step], n_qubits)
+        count = bits.sum(axis=1).astype(np.int64)
+        for t in range(n_times):
+            p = probs[t, start : start + step]
+            weighted = bits * p[:, None]
+            occ[t] += weighted.sum(axis=0)
+            corr[t] += weighted.T @ bits
+            exc[t] += np.bincount(count, weights=p, minlength=n_qubits + 1)
+    return occ, corr, exc
+
 
 @dataclass(frozen=True, eq=False)
 class Measurement:
     """What one sequence produced on one backend, at one or more evaluation times.
+
+    Read-only: every array is a read-only copy, ``settings`` and ``counts``
+    are read-only mappings. Exact backends keep the probabilities of the
+    bitstrings they computed (sparse, ``bitstrings`` + ``bitstring_probabilities``)
+    or only the moments; :attr:`probabilities` builds the dense vector on
+    request for small registers.
 
     Args:
         qubit_ids: register qubit ids, in bitstring order.
@@ -29,12 +125,16 @@ class Measurement:
         occupations: ⟨n_i⟩, shape ``(T, n)``.
         correlations: ⟨n_i n_j⟩, shape ``(T, n, n)`` (diagonal = ⟨n_i⟩).
         excitation_distribution: P(k excitations), shape ``(T, n + 1)``.
-        probabilities: exact bitstring probabilities, shape ``(T, 2**n)``,
-            or ``None`` when the backend sampled.
+        bitstrings: basis states with a stored probability, as integers
+            ``int(bitstring, 2)``, strictly increasing, shape ``(K,)``; ``None``
+            when only the moments are kept (sampled runs, large exact runs).
+        bitstring_probabilities: their probabilities, shape ``(T, K)``; every
+            bitstring not listed has probability 0 (or was not kept by a
+            truncated backend, see ``settings``).
         counts: bitstring counts per evaluation time, or ``None`` when exact.
         backend: backend name, e.g. ``"emu-sv"``.
         backend_version: version of the package that computed it.
-        settings: backend settings that produced it (dt, precision, ...).
+        settings: backend settings that produced it (dt, precision, truncation error, ...).
     """
 
     qubit_ids: tuple[str, ...]
@@ -42,11 +142,57 @@ class Measurement:
     occupations: np.ndarray
     correlations: np.ndarray
     excitation_distribution: np.ndarray
-    probabilities: np.ndarray | None = None
-    counts: tuple[dict[str, int], ...] | None = None
+    bitstrings: np.ndarray | None = None
+    bitstring_probabilities: np.ndarray | None = None
+    counts: tuple[Mapping[str, int], ...] | None = None
     backend: str = ""
     backend_version: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ids = tuple(str(q) for q in self.qubit_ids)
+        times = tuple(float(t) for t in self.evaluation_times)
+        n, n_times = len(ids), len(times)
+        shapes = {
+            "occupations": (n_times, n),
+            "correlations": (n_times, n, n),
+            "excitation_distribution": (n_times, n + 1),
+        }
+        values: dict[str, Any] = {"qubit_ids": ids, "evaluation_times": times}
+        for name, shape in shapes.items():
+            values[name] = _read_only(getattr(self, name))
+            if values[name].shape != shape:
+                raise InvalidInputError(
+                    f"Measurement: {name} must have shape {shape} for {n} qubits at {n_times} times, "
+                    f"got {values[name].shape}"
+                )
+        if (self.bitstrings is None) != (self.bitstring_probabilities is None):
+            raise InvalidInputError("Measurement: give bitstrings and bitstring_probabilities together")
+        if self.bitstrings is not None:
+            states = _read_only(self.bitstrings, np.int64).reshape(-1)
+            probs = _read_only(self.bitstring_probabilities)
+            if probs.shape != (n_times, states.size):
+                raise InvalidInputError(
+                    f"Measurement: bitstring_probabilities must have shape {(n_times, states.size)}, "
+                    f"got {probs.shape}"
+                )
+            if states.size and (np.any(np.diff(states) <= 0) or states[0] < 0 or states[-1] >> n):
+                raise InvalidInputError(
+                    f"Measurement: bitstrings must be strictly increasing integers in [0, 2**{n})"
+                )
+            values["bitstrings"], values["bitstring_probabilities"] = states, probs
+        if self.counts is not None:
+            values["counts"] = tuple(MappingProxyType(dict(c)) for c in self.counts)
+        values["settings"] = _frozen(dict(self.settings))
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # mappingproxy objects do not pickle: rebuild from plain values (worker processes return these)
+        plain = {f.name: getattr(self, f.name) for f in fields(self)}
+        plain["settings"] = _thawed(self.settings)
+        plain["counts"] = None if self.counts is None else [dict(c) for c in self.counts]
+        return (_rebuild_measurement, (plain,))
 
     @property
     def n_qubits(self) -> int:
@@ -55,17 +201,89 @@ class Measurement:
 
     @property
     def exact(self) -> bool:
-        """True when the statistics carry no shot noise (computed, not sampled).
-
-        Large exact runs may omit the dense ``probabilities`` vector while
-        their occupations, correlations and excitation distribution are exact.
-        """
+        """True when the statistics carry no shot noise (computed, not sampled)."""
         return self.counts is None
+
+    @property
+    def probabilities(self) -> np.ndarray | None:
+        """Dense bitstring probabilities, shape ``(T, 2**n)`` (index ``int(bitstring, 2)``).
+
+        ``None`` when no bitstring probabilities were kept (sampled runs,
+        large exact runs). Built on each call from the sparse ones.
+
+        Raises:
+            InvalidInputError: more than ``MAX_DENSE_QUBITS`` atoms; use
+                :attr:`bitstrings` / :attr:`bitstring_probabilities` or
+                :meth:`bitstring_distribution`.
+        """
+        if self.bitstrings is None or self.bitstring_probabilities is None:
+            return None
+        if self.n_qubits > MAX_DENSE_QUBITS:
+            raise InvalidInputError(
+                f"a dense probability vector of {self.n_qubits} atoms has 2**{self.n_qubits} entries; "
+                f"at most {MAX_DENSE_QUBITS} atoms are densified: use bitstrings/bitstring_probabilities "
+                "or bitstring_distribution()"
+            )
+        dense = np.zeros((len(self.evaluation_times), 2**self.n_qubits))
+        dense[:, self.bitstrings] = self.bitstring_probabilities
+        return dense
+
+    def bitstring_distribution(self, t_index: int = -1, *, min_probability: float = 0.0) -> dict[str, float]:
+        """Kept bitstrings and their probabilities at one evaluation time, e.g. ``{"0101": 0.3, ...}``.
+
+        Exact runs give their stored probabilities (``{}`` when none were
+        kept); sampled runs give the count frequencies.
+        """
+        n = self.n_qubits
+        if self.counts is not None:
+            c = self.counts[t_index]
+            total = sum(c.values())
+            return {b: v / total for b, v in c.items() if v / total > min_probability}
+        if self.bitstrings is None or self.bitstring_probabilities is None:
+            return {}
+        p = self.bitstring_probabilities[t_index]
+        keep = np.flatnonzero(p > min_probability)
+        return {format(int(self.bitstrings[k]), f"0{n}b"): float(p[k]) for k in keep}
 
     def connected_correlations(self, t_index: int = -1) -> np.ndarray:
         """C_ij = ⟨n_i n_j⟩ − ⟨n_i⟩⟨n_j⟩ at one evaluation time, shape ``(n, n)``."""
         occ = self.occupations[t_index]
         return self.correlations[t_index] - np.outer(occ, occ)
+
+    @classmethod
+    def from_sparse(
+        cls,
+        qubit_ids: Sequence[str],
+        evaluation_times: Sequence[float],
+        bitstrings: np.ndarray,
+        probabilities: np.ndarray,
+        *,
+        keep_probabilities: bool = True,
+        **meta: Any,
+    ) -> Measurement:
+        """Build a Measurement from exact probabilities of some basis states.
+
+        Args:
+            qubit_ids: register qubit ids, in bitstring order.
+            evaluation_times: fractions of the duration.
+            bitstrings: basis states ``int(bitstring, 2)``, strictly increasing, shape ``(K,)``.
+            probabilities: their probabilities, shape ``(T, K)``.
+            keep_probabilities: store them in the Measurement (else only the moments).
+            meta: ``backend``, ``backend_version``, ``settings``.
+        """
+        states = np.asarray(bitstrings, dtype=np.int64)
+        probs = np.asarray(probabilities, dtype=np.float64)
+        occ, corr, exc = moments(states, probs, len(qubit_ids))
+        return cls(
+            qubit_ids=tuple(qubit_ids),
+            evaluation_times=tuple(evaluation_times),
+            occupations=occ,
+            correlations=corr,
+            excitation_distribution=exc,
+            bitstrings=states if keep_probabilities else None,
+            bitstring_probabilities=probs if keep_probabilities else None,
+            **meta,
+        )
 
     @classmethod
     def from_probabilities(
@@ -75,24 +293,16 @@ class Measurement:
         probabilities: np.ndarray,
         **meta: Any,
     ) -> Measurement:
-        """Build a Measurement from dense exact probabilities of shape ``(T, 2**n)``."""
+        """Build a Measurement from dense exact probabilities of shape ``(T, 2**n)``.
+
+        Only bitstrings with a non-zero probability at some time are stored.
+        """
         n = len(qubit_ids)
         probs = np.asarray(probabilities, dtype=np.float64)
         if probs.ndim != 2 or probs.shape[1] != 2**n:
-            raise BackendError(f"probabilities must have shape (T, {2**n}), got {probs.shape}")
-        bits = bit_matrix(n)
-        occ = probs @ bits
-        corr = np.einsum("tk,ki,kj->tij", probs, bits, bits)
-        exc = np.stack([np.bincount(bits.sum(1).astype(int), weights=p, minlength=n + 1) for p in probs])
-        return cls(
-            qubit_ids=tuple(qubit_ids),
-            evaluation_times=tuple(float(t) for t in evaluation_times),
-            occupations=occ,
-            correlations=corr,
-            excitation_distribution=exc,
-            probabilities=probs,
-            **meta,
-        )
+            raise InvalidInputError(f"probabilities must have shape (T, {2**n}), got {probs.shape}")
+        support = np.flatnonzero(np.any(probs != 0.0, axis=0))
+        return cls.from_sparse(qubit_ids, evaluation_times, support, probs[:, support], **meta)
 
     @classmethod
     def from_counts(
@@ -114,25 +324,24 @@ class Measurement:
             total = sum(c.values())
             if total <= 0:
                 raise BackendError("a measurement with zero shots has no statistics")
-            bits = np.array([[ch == "1" for ch in s] for s in strings], dtype=np.float64)
-            w = np.array([c[s] for s in strings], dtype=np.float64) / total
-            occs.append(w @ bits)
-            corrs.append(np.einsum("k,ki,kj->ij", w, bits, bits))
-            excs.append(np.bincount(bits.sum(1).astype(int), weights=w, minlength=n + 1))
+            states = np.array([int(s, 2) for s in strings], dtype=np.int64)
+            w = np.array([c[s] for s in strings], dtype=np.float64)[None, :] / total
+            occ, corr, exc = moments(states, w, n)
+            occs.append(occ[0])
+            corrs.append(corr[0])
+            excs.append(exc[0])
         return cls(
             qubit_ids=tuple(qubit_ids),
-            evaluation_times=tuple(float(t) for t in evaluation_times),
-            occupations=np.array(occs),
-            correlations=np.array(corrs),
-            excitation_distribution=np.array(excs),
+            evaluation_times=tuple(evaluation_times),
+            occupations=np.array(occs).reshape(len(counts), n),
+            correlations=np.array(corrs).reshape(len(counts), n, n),
+            excitation_distribution=np.array(excs).reshape(len(counts), n + 1),
             counts=tuple(dict(c) for c in counts),
             **meta,
         )
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Flatten to named numpy arrays (for ``np.savez``); inverse of :meth:`from_arrays`."""
-        import json
-
         out: dict[str, np.ndarray] = {
             "qubit_ids": np.array(self.qubit_ids, dtype=str),
             "evaluation_times": np.array(self.evaluation_times, dtype=np.float64),
@@ -144,46 +353,48 @@ class Measurement:
                     {
                         "backend": self.backend,
                         "backend_version": self.backend_version,
-                        "settings": dict(self.settings),
-                        "counts": None if self.counts is None else list(self.counts),
+                        "settings": _thawed(self.settings),
+                        "counts": None if self.counts is None else [dict(c) for c in self.counts],
                     },
                     sort_keys=True,
                     default=str,
                 )
             ),
         }
-        if self.probabilities is not None:
-            out["probabilities"] = self.probabilities
+        if self.bitstrings is not None and self.bitstring_probabilities is not None:
+            out["bitstrings"] = self.bitstrings
+            out["bitstring_probabilities"] = self.bitstring_probabilities
         return out
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> Measurement:
-        """Rebuild a Measurement saved with :meth:`to_arrays`."""
-        import json
-
+        """Rebuild a Measurement saved with :meth:`to_arrays` (also reads older dense ``probabilities``)."""
         meta = json.loads(str(arrays["meta"]))
         counts = meta.pop("counts")
+        states: np.ndarray | None = None
+        probs: np.ndarray | None = None
+        if "bitstrings" in arrays:
+            states, probs = np.asarray(arrays["bitstrings"]), np.asarray(arrays["bitstring_probabilities"])
+        elif "probabilities" in arrays:  # written before the Measurement became sparse
+            dense = np.asarray(arrays["probabilities"])
+            states = np.flatnonzero(np.any(dense != 0.0, axis=0))
+            probs = dense[:, states]
         return cls(
             qubit_ids=tuple(str(q) for q in arrays["qubit_ids"]),
             evaluation_times=tuple(float(t) for t in arrays["evaluation_times"]),
             occupations=np.asarray(arrays["occupations"]),
             correlations=np.asarray(arrays["correlations"]),
             excitation_distribution=np.asarray(arrays["excitation_distribution"]),
-            probabilities=np.asarray(arrays["probabilities"]) if "probabilities" in arrays else None,
+            bitstrings=states,
+            bitstring_probabilities=probs,
             counts=None if counts is None else tuple(dict(c) for c in counts),
             **meta,
         )
 
 
-def bit_matrix(n_qubits: int) -> np.ndarray:
-    """Occupation of each qubit in each basis state, shape ``(2**n, n)``.
-
-    Row ``k`` is the bitstring ``format(k, f"0{n}b")``: qubit 0 is the most
-    significant bit.
-    """
-    k = np.arange(2**n_qubits, dtype=np.int64)[:, None]
-    shifts = np.arange(n_qubits - 1, -1, -1, dtype=np.int64)[None, :]
-    return ((k >> shifts) & 1).astype(np.float64)
+def _rebuild_measurement(values: dict[str, Any]) -> Measurement:
+    """Unpickle a :class:`Measurement` (see its ``__reduce__``)."""
+    return Measurement(**values)
 
 
 @runtime_checkable
@@ -223,30 +434,40 @@ def sequence_seed(seed: int, position: int, sequence: pulser.Sequence) -> np.ran
 
 
 def check_evaluation_times(evaluation_times: Sequence[float]) -> tuple[float, ...]:
-    """Validate evaluation times (fractions of the duration, 0 < t ≤ 1, increasing)."""
+    """Validate evaluation times (fractions of the duration, 0 < t ≤ 1, increasing).
+
+    Raises:
+        InvalidInputError: not a non-empty, strictly increasing sequence of numbers in (0, 1].
+    """
     if isinstance(evaluation_times, str) or not isinstance(evaluation_times, Iterable):
-        raise BackendError(
+        raise InvalidInputError(
             f"evaluation_times must be a sequence of fractions, e.g. (1.0,), got {evaluation_times!r}"
         )
     try:
         times = tuple(float(t) for t in evaluation_times)
     except (TypeError, ValueError) as exc:
-        raise BackendError(f"evaluation_times must hold numbers, got {evaluation_times!r}") from exc
+        raise InvalidInputError(f"evaluation_times must hold numbers, got {evaluation_times!r}") from exc
     if not times:
-        raise BackendError("evaluation_times is empty: give at least one time, e.g. (1.0,)")
+        raise InvalidInputError("evaluation_times is empty: give at least one time, e.g. (1.0,)")
     if any(not (0.0 < t <= 1.0) or not np.isfinite(t) for t in times):
-        raise BackendError(f"evaluation_times must lie in (0, 1] (fractions of the duration), got {times}")
+        raise InvalidInputError(
+            f"evaluation_times must lie in (0, 1] (fractions of the duration), got {times}"
+        )
     if any(b <= a for a, b in zip(times, times[1:], strict=False)):
-        raise BackendError(f"evaluation_times must be strictly increasing, got {times}")
+        raise InvalidInputError(f"evaluation_times must be strictly increasing, got {times}")
     return times
 
 
 def check_shots(shots: int | None) -> int | None:
-    """Validate a shot count (``None`` = exact)."""
+    """Validate a shot count (``None`` = exact).
+
+    Raises:
+        InvalidInputError: not ``None`` or a positive integer.
+    """
     if shots is None:
         return None
     if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1:
-        raise BackendError(f"shots must be a positive integer or None (exact), got {shots!r}")
+        raise InvalidInputError(f"shots must be a positive integer or None (exact), got {shots!r}")
     return int(shots)
 
 

@@ -9,9 +9,9 @@ every jump or kink of the drive (pulse edges off the ``dt`` grid would
 otherwise be smeared over a whole step), so piecewise-constant and ramped
 schedules are solved to solver precision at the default ``dt = 10`` ns.
 
-- ``shots=None`` (exact): the state at each evaluation time is read out and
-  turned into dense bitstring probabilities |ψ|² (Pulser's order: qubit 0 is
-  the most significant bit, ``"1"`` = Rydberg).
+- ``shots=None`` (exact): the state at each evaluation time is read out; the
+  Measurement keeps the bitstring probabilities |ψ|² (sparse, Pulser's order:
+  qubit 0 is the most significant bit, ``"1"`` = Rydberg) and their moments.
 - ``shots=n`` (sampled): ``n`` bitstrings are sampled at each evaluation time.
 
 With a ``seed`` the samples of sequence ``k`` of a batch are drawn from
@@ -27,6 +27,9 @@ Example:
     >>> (m,) = EmuSV().run([ConstantDrive().build(reg, AnalogDevice)])
     >>> m.probabilities.shape
     (1, 4)
+
+Sequences may carry detuning map modulators (DMM, per-atom detuning): the
+emulators read Pulser's per-atom samples, so H has −Σ_i [δ(t) + w_i δ_DMM(t)] n_i.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import pulser
 import torch
 
 from qgnn.backends.base import Measurement, check_evaluation_times, check_shots, sequence_seed
-from qgnn.errors import BackendError
+from qgnn.errors import BackendError, InvalidInputError
 
 _TIME_MATCH = 1e-6
 """How close (fraction of the duration) a stored result time must be to a requested one."""
@@ -61,19 +64,23 @@ def _package_version(dist: str) -> str:
 def _check_sequences(name: str, sequences: Any) -> list[pulser.Sequence]:
     """Validate a batch of sequences; name the offending position."""
     if isinstance(sequences, pulser.Sequence):
-        raise BackendError(f"{name}: run() takes a list of sequences; wrap the single sequence as [seq]")
+        raise InvalidInputError(f"{name}: run() takes a list of sequences; wrap the single sequence as [seq]")
     if isinstance(sequences, (str, bytes, Mapping)) or not isinstance(sequences, SequenceABC):
-        raise BackendError(f"{name}: run() takes a list of pulser.Sequence, got {type(sequences).__name__}")
+        raise InvalidInputError(
+            f"{name}: run() takes a list of pulser.Sequence, got {type(sequences).__name__}"
+        )
     seqs = list(sequences)
     total = len(seqs)
     for k, seq in enumerate(seqs):
         where = f"{name}: sequence {k} of {total}"
         if not isinstance(seq, pulser.Sequence):
-            raise BackendError(f"{where} is a {type(seq).__name__}, not a pulser.Sequence")
+            raise InvalidInputError(f"{where} is a {type(seq).__name__}, not a pulser.Sequence")
         if seq.is_parametrized() or seq.is_register_mappable():
-            raise BackendError(f"{where} is parametrized or has a mappable register: call seq.build() first")
+            raise InvalidInputError(
+                f"{where} is parametrized or has a mappable register: call seq.build() first"
+            )
         if seq.get_duration() == 0:
-            raise BackendError(f"{where} is empty (duration 0 ns): add a pulse, e.g. with qgnn.pulses")
+            raise InvalidInputError(f"{where} is empty (duration 0 ns): add a pulse, e.g. with qgnn.pulses")
         bases = set(seq.get_addressed_bases())
         if bases != {"ground-rydberg"}:
             raise BackendError(
@@ -87,12 +94,12 @@ def _positive(name: str, setting: str, value: Any, *, integer: bool = False) -> 
     ok = not isinstance(value, bool) and isinstance(value, (int, float) if not integer else int)
     if not ok or not math.isfinite(value) or value <= 0:
         kind = "a positive integer" if integer else "a positive number"
-        raise BackendError(f"{name}: {setting} must be {kind}, got {value!r}")
+        raise InvalidInputError(f"{name}: {setting} must be {kind}, got {value!r}")
 
 
 def _check_seed(name: str, seed: Any) -> None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise BackendError(f"{name}: seed must be a non-negative integer or None, got {seed!r}")
+        raise InvalidInputError(f"{name}: seed must be a non-negative integer or None, got {seed!r}")
 
 
 @contextmanager
@@ -198,7 +205,8 @@ class _Emulator:
             evaluation_times: fractions of each duration, 0 < t ≤ 1, increasing.
 
         Raises:
-            BackendError: bad arguments, or the emulator failed on a sequence
+            InvalidInputError: bad arguments (shots, times, not a list of built sequences).
+            BackendError: an unsupported sequence, or the emulator failed on it
                 (the message names its position in the batch).
         """
         shots = check_shots(shots)
@@ -285,8 +293,43 @@ def _normalised(probs: list[np.ndarray]) -> np.ndarray:
     return arr / arr.sum(axis=1, keepdims=True)
 
 
+class _EmuBackend(_Emulator):
+    """emu-sv and emu-mps: one run body; subclasses name the backend, its settings and the exact readout."""
+
+    dt: float
+    gpu: bool
+
+    def _backend(self, shots: int | None) -> tuple[Any, dict[str, Any]]:
+        """The emu backend class and its config class's settings (besides dt, gpu, observables)."""
+        raise NotImplementedError
+
+    def _exact(
+        self, states: list[Any], ids: tuple[str, ...], times: tuple[float, ...], meta: dict[str, Any]
+    ) -> Measurement:
+        """The Measurement of the states read at the evaluation times."""
+        raise NotImplementedError
+
+    def _run_one(
+        self,
+        seq: pulser.Sequence,
+        ids: tuple[str, ...],
+        shots: int | None,
+        times: tuple[float, ...],
+        meta: dict[str, Any],
+    ) -> Measurement:
+        backend_cls, settings = self._backend(shots)
+        config = backend_cls.config_type(
+            dt=self.dt, gpu=self.gpu, observables=_grid_observables(seq, shots, times), **settings
+        )
+        results = backend_cls(seq, config=config).run()
+        _check_atom_order(results, ids)
+        if shots is not None:
+            return Measurement.from_counts(ids, times, _counts(results, times), **meta)
+        return self._exact(_pick(results, "state", times), ids, times, meta)
+
+
 @dataclass(frozen=True)
-class EmuSV(_Emulator):
+class EmuSV(_EmuBackend):
     """State-vector emulator (emu-sv): exact, the reference every other backend is checked against.
 
     Exact mode reads the state vector at each evaluation time; sampled mode
@@ -318,30 +361,17 @@ class EmuSV(_Emulator):
         _positive(self.name, "num_threads", self.num_threads, integer=True)
         _check_seed(self.name, self.seed)
 
-    def _run_one(
-        self,
-        seq: pulser.Sequence,
-        ids: tuple[str, ...],
-        shots: int | None,
-        times: tuple[float, ...],
-        meta: dict[str, Any],
-    ) -> Measurement:
-        from emu_sv import SVBackend, SVConfig
+    def _backend(self, shots: int | None) -> tuple[Any, dict[str, Any]]:
+        from emu_sv import SVBackend
 
-        config = SVConfig(
-            dt=self.dt,
-            krylov_tolerance=self.krylov_tolerance,
-            max_krylov_dim=self.max_krylov_dim,
-            gpu=self.gpu,
-            observables=_grid_observables(seq, shots, times),
-            log_level=logging.WARN,
-        )
-        results = SVBackend(seq, config=config).run()
-        _check_atom_order(results, ids)
-        if shots is not None:
-            return Measurement.from_counts(ids, times, _counts(results, times), **meta)
+        settings = {"krylov_tolerance": self.krylov_tolerance, "max_krylov_dim": self.max_krylov_dim}
+        return SVBackend, {**settings, "log_level": logging.WARN}
+
+    def _exact(
+        self, states: list[Any], ids: tuple[str, ...], times: tuple[float, ...], meta: dict[str, Any]
+    ) -> Measurement:
         # emu-sv indexes basis states by int(bitstring, 2), "1" = Rydberg, qubit 0 first.
-        probs = [(s.data.abs() ** 2).double().cpu().numpy() for s in _pick(results, "state", times)]
+        probs = [(s.data.abs() ** 2).double().cpu().numpy() for s in states]
         return Measurement.from_probabilities(ids, times, _normalised(probs), **meta)
 
 
@@ -372,7 +402,7 @@ def _mps_excitation_distribution(factors: list[torch.Tensor]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class EmuMPS(_Emulator):
+class EmuMPS(_EmuBackend):
     """Matrix-product-state emulator (emu-mps), for larger registers.
 
     Exact mode (``shots=None``) reads the MPS at each evaluation time
@@ -382,8 +412,7 @@ class EmuMPS(_Emulator):
       probabilities, and the Measurement carries them;
     - more atoms: no dense vector; ⟨n_i⟩ and ⟨n_i n_j⟩ are contracted from the
       MPS and P(k excitations) with a counting index, so the Measurement has
-      ``probabilities=None`` and ``counts=None`` (its ``exact`` flag is then
-      False although there is no shot noise).
+      no bitstring probabilities (its ``exact`` flag is True: no shot noise).
 
     All values are exact up to the MPS truncation (``precision``). Sampled mode
     draws bitstrings from the MPS, with emu-mps's qubit-ordering optimisation
@@ -422,31 +451,20 @@ class EmuMPS(_Emulator):
         _positive(self.name, "num_threads", self.num_threads, integer=True)
         _check_seed(self.name, self.seed)
 
-    def _run_one(
-        self,
-        seq: pulser.Sequence,
-        ids: tuple[str, ...],
-        shots: int | None,
-        times: tuple[float, ...],
-        meta: dict[str, Any],
-    ) -> Measurement:
-        from emu_mps import MPSBackend, MPSConfig
+    def _backend(self, shots: int | None) -> tuple[Any, dict[str, Any]]:
+        from emu_mps import MPSBackend
 
-        config = MPSConfig(
-            dt=self.dt,
-            precision=self.precision,
-            max_bond_dim=self.max_bond_dim,
-            gpu=self.gpu,
-            optimize_qubit_ordering=self.optimize_qubit_ordering and shots is not None,
-            observables=_grid_observables(seq, shots, times),
+        return MPSBackend, {
+            "precision": self.precision,
+            "max_bond_dim": self.max_bond_dim,
+            "optimize_qubit_ordering": self.optimize_qubit_ordering and shots is not None,
             # WARN would still print emu-mps's notice that StateResult disables qubit reordering.
-            log_level=logging.ERROR if shots is None else logging.WARN,
-        )
-        results = MPSBackend(seq, config=config).run()
-        _check_atom_order(results, ids)
-        if shots is not None:
-            return Measurement.from_counts(ids, times, _counts(results, times), **meta)
-        states = _pick(results, "state", times)
+            "log_level": logging.ERROR if shots is None else logging.WARN,
+        }
+
+    def _exact(
+        self, states: list[Any], ids: tuple[str, ...], times: tuple[float, ...], meta: dict[str, Any]
+    ) -> Measurement:
         if len(ids) <= self.max_dense_qubits:
             probs = [_mps_dense_probabilities(s.factors) for s in states]
             return Measurement.from_probabilities(ids, times, _normalised(probs), **meta)
@@ -490,7 +508,7 @@ class QutipEmulator(_Emulator):
     def __post_init__(self) -> None:
         _positive(self.name, "sampling_rate", self.sampling_rate)
         if self.sampling_rate > 1:
-            raise BackendError(f"{self.name}: sampling_rate must be ≤ 1, got {self.sampling_rate!r}")
+            raise InvalidInputError(f"{self.name}: sampling_rate must be ≤ 1, got {self.sampling_rate!r}")
         _check_seed(self.name, self.seed)
 
     def _versions(self) -> dict[str, str]:
@@ -518,13 +536,11 @@ class QutipEmulator(_Emulator):
         _check_atom_order(results, ids)
         if shots is not None:
             return Measurement.from_counts(ids, times, _counts(results, shifted), **meta)
-        probs = []
-        for state in _pick(results, "state", shifted):
-            dense = np.zeros(2 ** len(ids))
-            for bits, p in state.bitstring_probabilities(cutoff=0.0).items():
-                dense[int(bits, 2)] = p
-            probs.append(dense)
-        return Measurement.from_probabilities(ids, times, _normalised(probs), **meta)
+        per_time = [state.bitstring_probabilities(cutoff=0.0) for state in _pick(results, "state", shifted)]
+        support = np.array(sorted({int(b, 2) for p in per_time for b in p}), dtype=np.int64)
+        width = len(ids)
+        probs = [np.array([p.get(format(int(k), f"0{width}b"), 0.0) for k in support]) for p in per_time]
+        return Measurement.from_sparse(ids, times, support, _normalised(probs), **meta)
 
 
 _QUTIP_HOLD_NS = 16
@@ -547,16 +563,12 @@ def _hold_last_samples(samples: Any, extra_ns: int) -> Any:
     def hold(arr: Any) -> Any:
         return pm.pad(arr, (0, extra_ns), mode="edge")
 
+    # Only the public sample arrays are replaced. Unmodulated samples (all qgnn samples) carry no
+    # precomputed centred phase, so ChannelSamples recomputes it from the held phase.
     return replace(
         samples,
         samples_list=[
-            replace(
-                cs,
-                amp=hold(cs.amp),
-                det=hold(cs.det),
-                phase=hold(cs.phase),
-                _centered_phase=None if cs._centered_phase is None else hold(cs._centered_phase),
-            )
+            replace(cs, amp=hold(cs.amp), det=hold(cs.det), phase=hold(cs.phase))
             for cs in samples.samples_list
         ],
     )

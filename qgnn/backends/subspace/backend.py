@@ -1,0 +1,472 @@
+"""The Subspace backend: picks the cutoff, checks the memory, evolves, and reports the error.
+
+Error control: with ``energy_cutoff=None`` the cutoff is chosen per sequence,
+deterministically: the sequence is evolved at c = 5, 10, 20, 28, 40, 57, …
+(units of E_drive; doubling up to 20, then ×√2) until the results at the
+previous cutoff and at c differ by at most half the tolerances on every
+feature (:mod:`qgnn.backends.subspace.error`): JS of the ``criterion``
+distribution ≤ ``tolerance``/2, and max |Δ⟨n_i⟩| and max |ΔC_ij| ≤
+``occupation_tolerance``/2. The result at c is returned with those
+differences as its error estimates. Each step costs about as much as all the
+previous ones, so the search costs ≈ 2× the accepted evolution.
+
+Memory: before a basis is built its bitstrings are counted (stopping at the
+budget), and the run's peak memory is estimated from the count
+(:func:`~qgnn.backends.subspace.memory.run_bytes`); past ``max_memory`` the
+sequence fails with :class:`~qgnn.backends.subspace.memory.MemoryBudgetError`,
+which names the memory it would need, before anything large is allocated.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pulser
+import scipy
+
+import qgnn
+from qgnn.backends.base import Measurement, check_evaluation_times, check_shots, sequence_seed
+from qgnn.backends.subspace.basis import BasisTooLargeError, SubspaceBasis, rydberg_basis
+from qgnn.backends.subspace.drive import Drive, pieces, read_sequence
+from qgnn.backends.subspace.error import Difference, Observables, difference, leaked_weight
+from qgnn.backends.subspace.memory import (
+    MemoryBudgetError,
+    MemoryEstimate,
+    default_max_memory,
+    format_bytes,
+    run_bytes,
+    states_within,
+)
+from qgnn.backends.subspace.propagator import Operators, Run, evolve
+from qgnn.errors import BackendError, InvalidInputError
+
+Criterion = Literal["excitations", "bitstrings"]
+OnExcess = Literal["warn", "raise", "ignore"]
+
+#: Cutoffs tried by the automatic rule start here (units of E_drive), double up to
+#: _AUTO_FINE_FROM, then grow by √2 up to _AUTO_MAX_CUTOFF, after which the full space is used.
+_AUTO_START_CUTOFF = 5.0
+_AUTO_FINE_FROM = 20.0
+_AUTO_MAX_CUTOFF = 5000.0
+#: Cutoff c is accepted when every difference to the previous cutoff is ≤ _AUTO_SAFETY × its tolerance.
+_AUTO_SAFETY = 0.5
+#: The cutoff :meth:`Subspace.memory_estimate` plans the automatic search for: where it stops for
+#: MUTAG molecules at the default tolerances (its last two steps are 20 and 20·√2).
+PLANNED_CUTOFF = 20.0 * math.sqrt(2.0)
+#: Integrator tag in the cache key (results changed when the midpoint rule was replaced).
+_INTEGRATOR = "cf4:2"
+
+
+class TruncationWarning(UserWarning):
+    """The estimated truncation error of a Subspace run exceeds its tolerance."""
+
+
+def _next_cutoff(cutoff: float) -> float:
+    nxt = cutoff * (2.0 if cutoff < _AUTO_FINE_FROM else math.sqrt(2.0))
+    return nxt if nxt <= _AUTO_MAX_CUTOFF else math.inf
+
+
+class Subspace:
+    """Emulator of global Rydberg drives (with DMM detuning maps) in an energy-truncated basis.
+
+    Keeps the bitstrings whose interaction energy is at most
+    ``energy_cutoff × E_drive`` (E_drive = max(Ω_max, max_i |δ_i|) over the
+    sequence, rad/µs) and evolves exactly in that basis; see
+    :mod:`qgnn.backends.subspace` for the Hamiltonian, the time
+    discretisation, the automatic cutoff and the memory guard. Noise-free,
+    from all atoms in the ground state, unmodulated samples (emu-sv's defaults).
+
+    ``energy_cutoff=None`` (default) picks the cutoff per sequence so that the
+    estimated errors are within ``tolerance`` (JS of the ``criterion``
+    distribution) and ``occupation_tolerance`` (⟨n_i⟩ and connected C_ij,
+    absolute). An explicit ``energy_cutoff`` does one evolution and compares
+    its leaked weight (estimated probability on dropped bitstrings, a
+    conservative proxy) with ``tolerance``. ``energy_cutoff=math.inf`` or
+    ``tolerance=0`` is exact (full 2**n space).
+
+    Each Measurement's ``settings`` holds ``energy_cutoff`` (the one used, in
+    units of E_drive; ``inf`` = full space), ``energy_unit`` (E_drive, rad/µs),
+    ``basis_dim``, ``leaked_weight`` (max over evaluation times),
+    ``truncation_js``, ``truncation_occupation_error`` and
+    ``truncation_correlation_error`` (differences to the previous cutoff, upper
+    estimates of the error; ``0.0`` for the full space, ``None`` when not
+    estimated), ``cutoffs_tried``, ``memory_bytes`` (estimated peak memory of
+    the run, checked against ``max_memory`` before each cutoff) and the
+    settings below.
+
+    Args:
+        energy_cutoff: kept interaction energy in units of E_drive (> 0);
+            ``None`` = automatic, default.
+        tolerance: target JS divergence (automatic cutoff) or largest leaked
+            weight (explicit cutoff) before ``on_excess`` acts; ≥ 0, default 1e-3.
+        occupation_tolerance: target error of every ⟨n_i⟩ and C_ij (absolute)
+            in the automatic search; ``None`` = not checked. Default 1e-3.
+        max_basis: largest basis (number of bitstrings); the automatic search
+            stops below it (``on_excess`` acts), an explicit cutoff above it
+            raises. Default ``None`` (only the memory budget limits it).
+        max_memory: largest estimated peak memory of one run (bytes); beyond
+            it the sequence fails with ``MemoryBudgetError``. Default ``None``
+            = :func:`~qgnn.backends.subspace.memory.default_max_memory` (a
+            third of the machine's memory divided by its CPU cores).
+        dt: largest step (ns) of the fourth-order integrator across
+            time-varying stretches of the pulse, default 20 (constant
+            stretches are one exact step; jumps between pulses are one 1-ns
+            midpoint step, like emu-sv).
+        criterion: distribution ``tolerance`` applies to: ``"excitations"``
+            (P(k excitations), the QEK feature; default) or ``"bitstrings"``.
+        on_excess: ``"warn"`` (TruncationWarning, default), ``"raise"``
+            (BackendError) or ``"ignore"`` when an error estimate exceeds its tolerance.
+        seed: seed of the sampling (``shots=...``): sequence ``k`` of a batch
+            is sampled from :func:`~qgnn.backends.base.sequence_seed` (seed, k, content).
+        max_stored_bitstrings: largest basis whose bitstring probabilities the
+            Measurement keeps (sparse); beyond it only ⟨n_i⟩, ⟨n_i n_j⟩ and
+            P(k) are kept. Default 2**16.
+
+    Example:
+        >>> import pulser
+        >>> from pulser.devices import AnalogDevice
+        >>> from qgnn.pulses import ConstantDrive
+        >>> reg = pulser.Register.from_coordinates([(0, 0), (6, 0), (3, 5)], prefix="q")
+        >>> (m,) = Subspace(tolerance=1e-3).run([ConstantDrive().build(reg, AnalogDevice)])
+        >>> m.excitation_distribution.shape, m.settings["truncation_js"] <= 1e-3
+        ((1, 4), True)
+    """
+
+    name = "subspace"
+
+    def __init__(
+        self,
+        energy_cutoff: float | None = None,
+        tolerance: float = 1e-3,
+        *,
+        occupation_tolerance: float | None = 1e-3,
+        max_basis: int | None = None,
+        max_memory: int | None = None,
+        dt: float = 20.0,
+        criterion: Criterion = "excitations",
+        on_excess: OnExcess = "warn",
+        seed: int | None = None,
+        max_stored_bitstrings: int = 2**16,
+    ) -> None:
+        def number(value: Any, what: str) -> float:
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise InvalidInputError(f"Subspace: {what} must be a number, got {value!r}")
+            if math.isnan(value):
+                raise InvalidInputError(f"Subspace: {what} is NaN")
+            return float(value)
+
+        def count(value: Any, what: str, *, allow_zero: bool = False) -> int:
+            low = 0 if allow_zero else 1
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                kind = "a non-negative" if allow_zero else "a positive"
+                raise InvalidInputError(f"Subspace: {what} must be {kind} integer, got {value!r}")
+            return int(value)
+
+        if energy_cutoff is not None and not number(energy_cutoff, "energy_cutoff") > 0:
+            raise InvalidInputError(
+                f"Subspace: energy_cutoff must be > 0 (units of the drive's Ω_max), got {energy_cutoff!r}; "
+                "use None for automatic or math.inf for exact"
+            )
+        if not 0.0 <= number(tolerance, "tolerance") < math.inf:
+            raise InvalidInputError(f"Subspace: tolerance must be finite and ≥ 0, got {tolerance!r}")
+        if occupation_tolerance is not None and not (
+            0.0 < number(occupation_tolerance, "occupation_tolerance") < math.inf
+        ):
+            raise InvalidInputError(
+                "Subspace: occupation_tolerance must be a positive number or None, "
+                f"got {occupation_tolerance!r}"
+            )
+        if not 0.0 < number(dt, "dt") < math.inf:
+            raise InvalidInputError(f"Subspace: dt must be a positive number of ns, got {dt!r}")
+        if criterion not in ("excitations", "bitstrings"):
+            raise InvalidInputError(
+                f"Subspace: criterion must be 'excitations' or 'bitstrings', got {criterion!r}"
+            )
+        if on_excess not in ("warn", "raise", "ignore"):
+            raise InvalidInputError(
+                f"Subspace: on_excess must be 'warn', 'raise' or 'ignore', got {on_excess!r}"
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise InvalidInputError(f"Subspace: seed must be an integer or None, got {seed!r}")
+        self.energy_cutoff = None if energy_cutoff is None else float(energy_cutoff)
+        self.tolerance = float(tolerance)
+        self.occupation_tolerance = None if occupation_tolerance is None else float(occupation_tolerance)
+        self.max_basis = None if max_basis is None else count(max_basis, "max_basis")
+        self.max_memory = None if max_memory is None else count(max_memory, "max_memory (bytes)")
+        self.dt = float(dt)
+        self.criterion: Criterion = criterion
+        self.on_excess: OnExcess = on_excess
+        self.seed = None if seed is None else int(seed)
+        self.max_stored_bitstrings = count(max_stored_bitstrings, "max_stored_bitstrings", allow_zero=True)
+
+    @property
+    def memory_budget(self) -> int:
+        """The memory one run may use (bytes): ``max_memory``, or the machine's default share."""
+        return self.max_memory if self.max_memory is not None else default_max_memory()
+
+    def cache_key(self) -> dict[str, Any]:
+        """Backend name, versions and every setting that changes results (not the memory budget)."""
+        return {
+            "name": self.name,
+            "version": qgnn.__version__,
+            "versions": {"qgnn": qgnn.__version__, "scipy": scipy.__version__, "pulser": pulser.__version__},
+            "settings": {
+                "energy_cutoff": self.energy_cutoff,
+                "tolerance": self.tolerance,
+                "occupation_tolerance": self.occupation_tolerance,
+                "max_basis": self.max_basis,
+                "dt": self.dt,
+                "integrator": _INTEGRATOR,
+                "criterion": self.criterion,
+                "seed": self.seed,
+                "max_stored_bitstrings": self.max_stored_bitstrings,
+            },
+        }
+
+    def run(
+        self,
+        sequences: Sequence[pulser.Sequence],
+        *,
+        shots: int | None = None,
+        evaluation_times: Sequence[float] = (1.0,),
+    ) -> list[Measurement]:
+        """Evolve each sequence; return its Measurement, in order.
+
+        Args:
+            sequences: built Pulser sequences with one global Rydberg channel
+                and optional DMMs (a list, even for one).
+            shots: ``None`` for exact ⟨n_i⟩, ⟨n_i n_j⟩ and P(k) (and sparse
+                bitstring probabilities up to ``max_stored_bitstrings``), else the
+                number of bitstrings sampled per evaluation time.
+            evaluation_times: fractions of each duration, 0 < t ≤ 1,
+                increasing; taken at t·T exactly.
+
+        Raises:
+            InvalidInputError: bad ``shots``, ``evaluation_times``, or not a
+                list of built sequences.
+            MemoryBudgetError: a sequence needs more than ``max_memory`` (the
+                message names the sequence and the memory it needs).
+            BackendError: an unsupported sequence, or a basis above ``max_basis``.
+        """
+        shots = check_shots(shots)
+        times = check_evaluation_times(evaluation_times)
+        if isinstance(sequences, pulser.Sequence):
+            raise InvalidInputError(
+                "subspace: run() takes a list of sequences; wrap the single sequence as [seq]"
+            )
+        if isinstance(sequences, (str, bytes, Mapping)) or not isinstance(sequences, Sequence):
+            raise InvalidInputError(
+                f"subspace: run() takes a list of pulser.Sequence, got {type(sequences).__name__}"
+            )
+        out = []
+        for k, seq in enumerate(sequences):
+            label = f"subspace: sequence {k} of {len(sequences)}"
+            drive = read_sequence(seq, label)
+            label += f" ({drive.n_qubits} atoms, {drive.duration} ns)"
+            observables, settings = self._solve(drive, times, label)
+            rng = None
+            if shots is not None:
+                entropy = None if self.seed is None else sequence_seed(self.seed, k, seq)
+                rng = np.random.default_rng(entropy)
+            out.append(self._measurement(drive, observables, times, settings, shots, rng))
+        return out
+
+    def memory_estimate(
+        self, sequence: pulser.Sequence, evaluation_times: Sequence[float] = (1.0,)
+    ) -> MemoryEstimate:
+        """Peak memory this backend would need for ``sequence``, without evolving it.
+
+        Counts the basis at the cutoff the run would end at (the explicit
+        ``energy_cutoff``; for the automatic search :data:`PLANNED_CUTOFF`,
+        where it stops for typical molecules) and adds up the run's arrays.
+        Counting stops at the budget (``complete=False``), so the call is
+        cheap for graphs that do not fit. A scheduler runs graphs whose
+        estimate exceeds ``budget / workers`` alone.
+        """
+        times = check_evaluation_times(evaluation_times)
+        drive = read_sequence(sequence, "subspace: memory estimate")
+        cutoff = self.energy_cutoff
+        if cutoff is None:
+            cutoff = math.inf if self.tolerance == 0.0 else PLANNED_CUTOFF
+        budget = self.memory_budget
+        cap = states_within(budget, drive.n_groups, len(times))
+        try:
+            basis = rydberg_basis(drive.interactions, cutoff * drive.drive_scale, max_states=cap)
+        except BasisTooLargeError:
+            lower = run_bytes(cap + 1, 0, drive.n_groups, len(times))
+            return MemoryEstimate(lower, cap + 1, 0, cutoff, budget, complete=False)
+        previous = basis.dim if self.energy_cutoff is None else 0
+        needed = self._bytes(drive, basis, len(times), previous)
+        return MemoryEstimate(needed, basis.dim, basis.n_couplings, cutoff, budget)
+
+    # -- internals
+
+    def _bytes(self, drive: Drive, basis: SubspaceBasis, n_times: int, previous_dim: int) -> int:
+        return run_bytes(
+            basis.dim,
+            basis.n_couplings,
+            drive.n_groups,
+            n_times,
+            previous_dim=previous_dim,
+            keep_probabilities=basis.dim <= self.max_stored_bitstrings,
+        )
+
+    def _basis(
+        self, drive: Drive, cutoff: float, n_times: int, previous_dim: int, label: str
+    ) -> tuple[SubspaceBasis, int]:
+        """The basis at ``cutoff`` and its run's estimated peak memory (bytes).
+
+        The bitstrings are counted first (stopping at the budget) and the
+        run refused before anything large is allocated.
+
+        Raises:
+            BasisTooLargeError: more than ``max_basis`` bitstrings.
+            MemoryBudgetError: its run would need more than the memory budget.
+        """
+        budget = self.memory_budget
+        cap = states_within(budget, drive.n_groups, n_times)
+        limit = cap if self.max_basis is None else min(cap, self.max_basis)
+        where = f"cutoff {cutoff:g} × {drive.drive_scale:.4g} rad/µs"
+        try:
+            basis = rydberg_basis(drive.interactions, cutoff * drive.drive_scale, max_states=limit)
+        except BasisTooLargeError as exc:
+            if self.max_basis is not None and limit == self.max_basis and self.max_basis < cap:
+                raise BasisTooLargeError(f"{where} keeps {exc}") from exc
+            needed = run_bytes(limit + 1, 0, drive.n_groups, n_times)
+            raise MemoryBudgetError(
+                f"{label}: {where} keeps more than {limit} bitstrings, needing more than "
+                f"{format_bytes(needed)}; the memory budget is {format_bytes(budget)}: raise max_memory "
+                "(or run this graph alone), loosen the tolerances, or use an approximate backend (EmuMPS)",
+                needed,
+                budget,
+            ) from exc
+        needed = self._bytes(drive, basis, n_times, previous_dim)
+        if needed > budget:
+            raise MemoryBudgetError(
+                f"{label}: {where} keeps {basis.dim} bitstrings with {basis.n_couplings} couplings, needing "
+                f"{format_bytes(needed)}; the memory budget is {format_bytes(budget)}: raise max_memory "
+                "(or run this graph alone), loosen the tolerances, or use an approximate backend (EmuMPS)",
+                needed,
+                budget,
+            )
+        return basis, needed
+
+    def _solve(
+        self, drive: Drive, times: tuple[float, ...], label: str
+    ) -> tuple[Observables, dict[str, Any]]:
+        """Pick the cutoff, evolve, and estimate the truncation error."""
+        steps = pieces(drive, [t * drive.duration for t in times], self.dt)
+        tried: list[float] = []
+        peak: dict[float, int] = {}
+
+        def run_at(cutoff: float, previous_dim: int) -> tuple[Run, Observables]:
+            basis, peak[cutoff] = self._basis(drive, cutoff, len(times), previous_dim, label)
+            tried.append(cutoff)
+            run = evolve(Operators(basis, drive.groups), steps)
+            return run, Observables.of(run)
+
+        diff: Difference | None = None
+        excess, reason = False, ""
+        first = math.inf if self.tolerance == 0.0 else _AUTO_START_CUTOFF
+        cutoff = first if self.energy_cutoff is None else self.energy_cutoff
+        try:
+            run, obs = run_at(cutoff, 0)
+        except BasisTooLargeError as exc:
+            raise BackendError(f"{label}: {exc}; lower the cutoff or raise max_basis") from exc
+        while self.energy_cutoff is None and not run.basis.is_full:
+            nxt = _next_cutoff(cutoff)
+            try:
+                finer, finer_obs = run_at(nxt, run.basis.dim)
+            except BasisTooLargeError:
+                excess = True
+                reason = f"cutoff {nxt:g} exceeds max_basis={self.max_basis}; {cutoff:g} is unchecked"
+                break
+            diff = difference(obs, finer_obs, self.criterion)
+            run, obs, cutoff = finer, finer_obs, nxt
+            if self._within(diff, _AUTO_SAFETY):
+                break
+        leaked = leaked_weight(run, drive.groups, drive.omega_max)
+        if run.basis.is_full:
+            diff, excess = Difference(0.0, 0.0, 0.0), False
+        elif self.energy_cutoff is not None and float(leaked.max(initial=0.0)) > self.tolerance:
+            excess, reason = True, f"leaked weight {float(leaked.max()):.2e}"
+        elif self.energy_cutoff is None and not excess and diff and not self._within(diff, _AUTO_SAFETY):
+            excess, reason = True, self._describe(diff)
+        if excess and self.on_excess != "ignore":
+            msg = (
+                f"{label}: truncation error above tolerance ({reason}); "
+                "raise energy_cutoff or max_basis, or use energy_cutoff=math.inf (exact)"
+            )
+            if self.on_excess == "raise":
+                raise BackendError(msg)
+            warnings.warn(msg, TruncationWarning, stacklevel=3)
+        settings = {
+            "energy_cutoff": math.inf if run.basis.is_full else cutoff,
+            "energy_unit": drive.drive_scale,
+            "basis_dim": run.basis.dim,
+            "leaked_weight": float(leaked.max(initial=0.0)),
+            "truncation_js": None if diff is None else diff.js,
+            "truncation_occupation_error": None if diff is None else diff.occupation,
+            "truncation_correlation_error": None if diff is None else diff.correlation,
+            "cutoffs_tried": tried,
+            "memory_bytes": max(peak.values()),
+            "tolerance": self.tolerance,
+            "occupation_tolerance": self.occupation_tolerance,
+            "criterion": self.criterion,
+            "dt": self.dt,
+            "integrator": _INTEGRATOR,
+        }
+        return obs, settings
+
+    def _within(self, diff: Difference, safety: float) -> bool:
+        if diff.js > safety * self.tolerance:
+            return False
+        occ = self.occupation_tolerance
+        return occ is None or max(diff.occupation, diff.correlation) <= safety * occ
+
+    def _describe(self, diff: Difference) -> str:
+        return (
+            f"estimated JS {diff.js:.2e} (tolerance {self.tolerance:g}), "
+            f"|Δ⟨n_i⟩| {diff.occupation:.2e}, |ΔC_ij| {diff.correlation:.2e} "
+            f"(occupation_tolerance {self.occupation_tolerance})"
+        )
+
+    def _measurement(
+        self,
+        drive: Drive,
+        obs: Observables,
+        times: tuple[float, ...],
+        settings: dict[str, Any],
+        shots: int | None,
+        rng: np.random.Generator | None,
+    ) -> Measurement:
+        meta: dict[str, Any] = {
+            "backend": self.name,
+            "backend_version": qgnn.__version__,
+            "settings": settings,
+        }
+        basis = obs.basis
+        n = drive.n_qubits
+        if shots is not None:
+            assert rng is not None
+            counts = []
+            for p in obs.probabilities:
+                drawn = rng.multinomial(shots, p)
+                hit = np.flatnonzero(drawn)
+                counts.append({format(int(basis.states[k]), f"0{n}b"): int(drawn[k]) for k in hit})
+            return Measurement.from_counts(drive.qubit_ids, times, counts, **meta)
+        keep = basis.dim <= self.max_stored_bitstrings
+        return Measurement(
+            qubit_ids=drive.qubit_ids,
+            evaluation_times=times,
+            occupations=obs.occupations,
+            correlations=obs.correlations,
+            excitation_distribution=obs.excitations,
+            bitstrings=basis.states if keep else None,
+            bitstring_probabilities=obs.probabilities if keep else None,
+            **meta,
+        )

@@ -1,0 +1,216 @@
+"""The kept basis: every bitstring whose interaction energy is below a cutoff, and the drive's couplings.
+
+For a register with pair interactions U_ij = C6/r_ij⁶ > 0, the interaction
+energy E(x) = Σ_{i<j both excited} U_ij only grows when an excitation is
+added, so the set {x : E(x) ≤ E_max} is closed under removing excitations.
+It is enumerated exactly by adding one excitation at a time (to atoms after
+the last excited one, so each bitstring is produced once) with pruning.
+
+Closure gives the number of drive couplings for free: each kept bitstring
+with k excitations has exactly k kept neighbours with one excitation fewer,
+so the couplings number Σ_x k(x) — known before any of them is built, which
+the memory estimate uses (:mod:`qgnn.backends.subspace.memory`).
+
+Everything is processed in chunks of bitstrings, so the working memory stays
+a bounded multiple of the basis itself (8 B per state, 1 B per excitation
+count, 8 B per energy; 12 B per coupling).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from qgnn.backends.base import state_bits
+from qgnn.errors import BackendError
+
+#: Bitstrings expanded at once (bounds the chunk work arrays to a few tens of MB).
+_CHUNK_PAIRS = 1 << 20
+#: The subspace backend indexes bitstrings by int64.
+MAX_QUBITS = 62
+
+
+class BasisTooLargeError(BackendError):
+    """The kept basis would exceed the allowed number of bitstrings."""
+
+
+@dataclass(frozen=True, eq=False)
+class SubspaceBasis:
+    """Bitstrings kept by an interaction-energy cutoff.
+
+    Args:
+        n_qubits: number of atoms.
+        states: kept bitstrings as integers (qubit 0 = most significant bit), sorted.
+        interaction: E(x) = Σ_{i<j both excited} C6/r_ij⁶ per kept state (rad/µs).
+        n_excited: number of excitations per kept state (uint8).
+        interactions: the pair interactions U_ij the basis was built from (rad/µs).
+        max_energy: the cutoff on E(x) that produced it (rad/µs, ``inf`` = none).
+    """
+
+    n_qubits: int
+    states: np.ndarray
+    interaction: np.ndarray
+    n_excited: np.ndarray
+    interactions: np.ndarray
+    max_energy: float
+
+    @property
+    def dim(self) -> int:
+        """Number of kept bitstrings."""
+        return int(self.states.size)
+
+    @property
+    def n_couplings(self) -> int:
+        """Number of drive couplings (pairs differing by one excitation), = Σ excitations."""
+        return int(self.n_excited.sum(dtype=np.int64))
+
+    @property
+    def is_full(self) -> bool:
+        """True when every one of the 2**n bitstrings is kept."""
+        return self.dim == 1 << self.n_qubits
+
+    def neighbours(self, start: int, stop: int) -> Iterator[tuple[np.ndarray, int, np.ndarray, np.ndarray]]:
+        """Kept states ``start:stop`` plus one excitation, one atom at a time.
+
+        Yields, for each atom ``j``: the indices ``k`` of the states where
+        ``j`` is not excited, ``j``, the position of ``states[k] + j`` in
+        ``states`` (``-1`` when it is not kept), and the interaction energy it
+        adds, Σ_{i excited in k} U_ij (rad/µs).
+        """
+        chunk = self.states[start:stop]
+        bits = state_bits(chunk, self.n_qubits)
+        added = bits @ self.interactions
+        for j in range(self.n_qubits):
+            weight = np.int64(1) << np.int64(self.n_qubits - 1 - j)
+            rows = np.flatnonzero(bits[:, j] == 0.0)
+            # targets of one atom are increasing with the states: searchsorted walks them in order
+            target = chunk[rows] | weight
+            pos = np.searchsorted(self.states, target)
+            pos[pos == self.dim] = 0
+            found = self.states[pos] == target
+            yield rows + start, j, np.where(found, pos, -1), added[rows, j]
+
+    def chunks(self) -> Iterator[tuple[int, int]]:
+        """``(start, stop)`` ranges of states processed at once by :meth:`neighbours`."""
+        step = max(1, _CHUNK_PAIRS // max(self.n_qubits, 1))
+        for start in range(0, self.dim, step):
+            yield start, min(start + step, self.dim)
+
+
+def interaction_matrix(positions: np.ndarray, c6: float) -> np.ndarray:
+    """U_ij = C6 / r_ij⁶ (rad/µs), zero diagonal.
+
+    Args:
+        positions: atom coordinates (µm), shape ``(n, 2)`` or ``(n, 3)``.
+        c6: interaction coefficient (rad/µs·µm⁶).
+    """
+    pos = np.asarray(positions, dtype=np.float64)
+    d2 = ((pos[:, None, :] - pos[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d2, np.inf)
+    return c6 / d2**3
+
+
+def popcount(values: np.ndarray) -> np.ndarray:
+    """Number of set bits of each non-negative int64, as uint8."""
+    x = np.asarray(values, dtype=np.int64).astype(np.uint64)
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return ((x * np.uint64(0x0101010101010101)) >> np.uint64(56)).astype(np.uint8)
+
+
+def rydberg_basis(
+    interactions: np.ndarray, max_energy: float, max_states: int | None = None
+) -> SubspaceBasis:
+    """Enumerate every bitstring whose interaction energy is ≤ ``max_energy``.
+
+    Grows the set one excitation at a time, adding only atoms after the last
+    excited one (each bitstring is produced once); since every U_ij > 0 a
+    pruned bitstring has no kept superset, so the enumeration is exact.
+
+    Args:
+        interactions: U_ij (rad/µs), symmetric ``(n, n)``, ≥ 0, zero diagonal.
+        max_energy: largest kept interaction energy (rad/µs); ``inf`` keeps all 2**n.
+        max_states: stop with :class:`BasisTooLargeError` as soon as more
+            bitstrings than this are found (nothing larger is allocated).
+
+    Raises:
+        BackendError: malformed ``interactions`` or ``max_energy``, more than 62 atoms.
+        BasisTooLargeError: more than ``max_states`` bitstrings.
+    """
+    u = np.asarray(interactions, dtype=np.float64)
+    if u.ndim != 2 or u.shape[0] != u.shape[1] or u.shape[0] == 0:
+        raise BackendError(f"interactions must be a square (n, n) matrix with n ≥ 1, got shape {u.shape}")
+    if not (np.all(np.isfinite(u)) and np.all(u >= 0) and np.allclose(u, u.T) and not np.any(np.diag(u))):
+        raise BackendError("interactions must be finite, ≥ 0, symmetric, with a zero diagonal")
+    if math.isnan(max_energy):
+        raise BackendError("max_energy is NaN")
+    n = u.shape[0]
+    if n > MAX_QUBITS:
+        raise BackendError(f"the subspace backend handles at most {MAX_QUBITS} atoms, got {n}")
+    weights = np.int64(1) << np.arange(n - 1, -1, -1, dtype=np.int64)
+    atoms = np.arange(n)
+    masks, energies, counts = [np.zeros(1, np.int64)], [np.zeros(1)], [np.zeros(1, np.uint8)]
+    level_m, level_e, level_last = masks[0], energies[0], np.full(1, -1, np.int64)
+    total = 1
+    step = max(1, _CHUNK_PAIRS // n)
+    for k in range(1, n + 1):
+        parts = []
+        for start in range(0, level_m.size, step):
+            stop = start + step
+            m, e, last = level_m[start:stop], level_e[start:stop], level_last[start:stop]
+            inc = state_bits(m, n) @ u  # energy added by exciting atom j
+            rows, cols = np.nonzero((atoms[None, :] > last[:, None]) & (e[:, None] + inc <= max_energy))
+            parts.append((m[rows] | weights[cols], e[rows] + inc[rows, cols], cols.astype(np.int64)))
+            total += rows.size
+            if max_states is not None and total > max_states:
+                raise BasisTooLargeError(
+                    f"more than {max_states} bitstrings have interaction energy ≤ {max_energy:g} rad/µs"
+                )
+        if not parts or sum(p[0].size for p in parts) == 0:
+            break
+        level_m = np.concatenate([p[0] for p in parts])
+        level_e = np.concatenate([p[1] for p in parts])
+        level_last = np.concatenate([p[2] for p in parts])
+        masks.append(level_m)
+        energies.append(level_e)
+        counts.append(np.full(level_m.size, k, np.uint8))
+    del level_m, level_e, level_last
+    states = np.concatenate(masks)
+    del masks
+    order = np.argsort(states, kind="stable")
+    states = states[order]
+    interaction = np.concatenate(energies)[order]
+    n_excited = np.concatenate(counts)[order]
+    return SubspaceBasis(n, states, interaction, n_excited, u, float(max_energy))
+
+
+def couplings(basis: SubspaceBasis) -> sp.csr_array:
+    """The lowering couplings: ``L[k, k'] = 1`` when ``states[k']`` is ``states[k]`` plus one excitation.
+
+    Rows are the states with fewer excitations; ``L.T`` raises. Its
+    ``n_couplings`` entries are stored as float64 data and int32 indices.
+    """
+    dim = basis.dim
+    if max(dim, basis.n_couplings) >= np.iinfo(np.int32).max:
+        raise BasisTooLargeError(
+            f"{dim} bitstrings with {basis.n_couplings} couplings: more than int32 indices can address"
+        )
+    per_row = np.zeros(dim, np.int32)
+    cols: list[np.ndarray] = []
+    for start, stop in basis.chunks():
+        found = [(k, pos) for k, _, pos, _ in basis.neighbours(start, stop)]
+        rows = np.concatenate([k[pos >= 0] for k, pos in found])
+        targets = np.concatenate([pos[pos >= 0] for _, pos in found]).astype(np.int32)
+        # CSR order within the chunk (its pairs come atom by atom); chunks come in row order
+        cols.append(targets[np.argsort(rows, kind="stable")])
+        per_row[start:stop] = np.bincount(rows - start, minlength=stop - start)
+    col = np.concatenate(cols) if cols else np.zeros(0, np.int32)
+    del cols
+    indptr = np.zeros(dim + 1, np.int32)
+    np.cumsum(per_row, out=indptr[1:])
+    return sp.csr_array((np.ones(col.size), col, indptr), shape=(dim, dim))

@@ -1,0 +1,110 @@
+"""Truncation error: the difference between two cutoffs, and the weight leaking out of a basis.
+
+The automatic cutoff compares the results at two successive cutoffs c < c'
+(the basis at c is a subset of the one at c') on every feature the pipeline
+returns: the Jensen–Shannon divergence (natural log) of the excitation-count
+(or bitstring) distribution, the largest |Δ⟨n_i⟩| and the largest |ΔC_ij| of
+the connected correlations C_ij = ⟨n_i n_j⟩ − ⟨n_i⟩⟨n_j⟩, max over the
+evaluation times. The error falls faster than geometrically in c, so these
+differences over-estimate the error of the result at c'.
+
+The leaked weight estimates the probability on dropped bitstrings x from the
+kept ones by adiabatic elimination: a dropped neighbour x = k + atom j gets
+g ψ_k / √((ΔE − δ_j)² + g²), g = Ω_max/2, ΔE the interaction the excitation adds
+(near resonance each term is capped at |ψ_k|). The amplitudes reaching one x
+from its ≤ n_exc(x) kept parents are bounded with Cauchy–Schwarz, so
+Σ_x |Σ_k a_kx|² ≤ Σ_{k,j} n_exc(x) |a_kx|²: streamed over the basis, no list of
+dropped bitstrings is ever built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qgnn.backends.base import js_divergence, moments
+from qgnn.backends.subspace.basis import SubspaceBasis
+from qgnn.backends.subspace.propagator import Run
+
+
+@dataclass(frozen=True, eq=False)
+class Observables:
+    """The features of one run: probabilities on its basis and their moments, at each evaluation time."""
+
+    basis: SubspaceBasis
+    probabilities: np.ndarray  # (T, dim), normalised
+    occupations: np.ndarray  # (T, n)
+    correlations: np.ndarray  # (T, n, n), ⟨n_i n_j⟩
+    excitations: np.ndarray  # (T, n + 1)
+
+    @classmethod
+    def of(cls, run: Run) -> Observables:
+        """Moments of a run's states."""
+        probs = run.probabilities()
+        occ, corr, exc = moments(run.basis.states, probs, run.basis.n_qubits)
+        return cls(run.basis, probs, occ, corr, exc)
+
+    def connected(self) -> np.ndarray:
+        """C_ij = ⟨n_i n_j⟩ − ⟨n_i⟩⟨n_j⟩, shape ``(T, n, n)``."""
+        return self.correlations - np.einsum("ti,tj->tij", self.occupations, self.occupations)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """How far two runs' features are apart (max over the evaluation times)."""
+
+    js: float
+    occupation: float
+    correlation: float
+
+
+def difference(coarse: Observables, fine: Observables, criterion: str) -> Difference:
+    """Feature differences between a run and one in a larger basis that contains it.
+
+    Args:
+        coarse: the run at the smaller cutoff.
+        fine: the run at the larger cutoff.
+        criterion: ``"excitations"`` (JS of P(k)) or ``"bitstrings"`` (JS of the
+            bitstring distribution, on the fine basis).
+    """
+    if criterion == "excitations":
+        p, q = coarse.excitations, fine.excitations
+    else:
+        p = np.zeros_like(fine.probabilities)
+        p[:, np.searchsorted(fine.basis.states, coarse.basis.states)] = coarse.probabilities
+        q = fine.probabilities
+    return Difference(
+        js=float(js_divergence(p, q).max()),
+        occupation=float(np.abs(coarse.occupations - fine.occupations).max()),
+        correlation=float(np.abs(coarse.connected() - fine.connected()).max()),
+    )
+
+
+def leaked_weight(run: Run, groups: np.ndarray, omega_max: float) -> np.ndarray:
+    """Estimated weight on dropped bitstrings at each evaluation time (see the module docstring).
+
+    Args:
+        run: the states and the per-group detunings at the evaluation times.
+        groups: the detuning group of each atom.
+        omega_max: the sequence's peak Ω (rad/µs), so the estimate stays
+            conservative where the drive is ramped down.
+    """
+    basis = run.basis
+    n_times = len(run.amplitudes)
+    if basis.is_full or omega_max == 0.0 or n_times == 0:
+        return np.zeros(n_times)
+    g2 = (0.5 * omega_max) ** 2
+    weight = np.abs(np.array(run.amplitudes)) ** 2  # (T, dim)
+    atom_detuning = np.array(run.detunings)[:, groups]  # (T, n)
+    total = np.zeros(n_times)
+    for start, stop in basis.chunks():
+        for k, j, pos, added in basis.neighbours(start, stop):
+            lost = pos < 0
+            if not lost.any():
+                continue
+            kk = k[lost]
+            parents = basis.n_excited[kk].astype(np.float64) + 1.0
+            gap2 = (added[lost][None, :] - atom_detuning[:, j : j + 1]) ** 2 + g2
+            total += (g2 * weight[:, kk] * parents / gap2).sum(axis=1)
+    return total

@@ -37,6 +37,7 @@ from qgnn.features.cache import cache_dir as default_cache_dir
 
 EMBEDDING_CACHE_VERSION = "2"
 MIN_TASKS_FOR_WORKERS = 8
+MIN_ATOMS_FOR_WORKERS = 120
 
 
 @dataclass(frozen=True)
@@ -296,8 +297,8 @@ class FeaturePipeline:
             ``False`` disables caching.
         n_workers: worker processes (1 = run in this process; default: one per
             CPU core, and in this process when fewer than
-            ``MIN_TASKS_FOR_WORKERS`` graphs need computing, since starting a
-            worker costs seconds).
+            ``MIN_TASKS_FOR_WORKERS`` graphs or ``MIN_ATOMS_FOR_WORKERS`` atoms
+            in all need computing, since starting a worker costs seconds).
         threads_per_worker: torch/BLAS threads in each worker (default 1:
             more threads per process is slower on a busy machine).
         executor: ``None`` (local processes) or ``"dask://host:port"`` to send
@@ -601,7 +602,7 @@ class FeaturePipeline:
             yield from self._execute_remote_batch(tasks)
         elif self.executor is not None:
             yield from self._execute_dask(tasks)
-        elif (workers := self._workers_for(len(tasks))) == 1:
+        elif (workers := self._workers_for(tasks)) == 1:
             for task in tasks:
                 yield _work(task)
         else:
@@ -617,9 +618,12 @@ class FeaturePipeline:
                 for future in futures_as_completed(futures):
                     yield future.result()
 
-    def _workers_for(self, n_tasks: int) -> int:
+    def _workers_for(self, tasks: list[_Task]) -> int:
+        n_tasks = len(tasks)
         if self.n_workers is None:
-            workers = 1 if n_tasks < MIN_TASKS_FOR_WORKERS else min(os.cpu_count() or 1, n_tasks)
+            atoms = sum(t.graph.number_of_nodes() for t in tasks)
+            small = n_tasks < MIN_TASKS_FOR_WORKERS or atoms < MIN_ATOMS_FOR_WORKERS
+            workers = 1 if small else min(os.cpu_count() or 1, n_tasks)
         else:
             workers = min(self.n_workers, n_tasks)
         if workers > 1 and not _main_is_importable():

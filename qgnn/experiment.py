@@ -45,8 +45,8 @@ from qgnn.evaluation import (
 
 LABEL_DMM_DETUNING = -2 * math.pi * 2.0
 """δ_DMM (rad/µs) of the labelled-QEK models: an atom of weight 1 is detuned by 2π·2 rad/µs, twice Ω."""
-UNSEEN_LABEL_WEIGHT = 1.0
-"""DMM weight of a label no training graph has (the rarest rank of :func:`label_frequency_weights`)."""
+LABEL_RANKS = 4
+"""Labels weighted by frequency rank in ``qek-label-svm`` (k-th most frequent: (k − 1)/4; the rest 1)."""
 BACKENDS = ("subspace", "emu-sv", "emu-mps", "qutip")
 
 
@@ -140,6 +140,7 @@ class RunContext:
         results: featurisation name (``"plain"``, ``"chem"``) → results aligned with ``graphs``.
         kernels: the kernel SVMs, tuned on the shared folds.
         label_pipelines: per-fold labelled featurisations, keyed by their weight map.
+        settings: what each featurisation ran with, read back from its pipeline.
         files: files a model wrote (plots), listed in the report.
     """
 
@@ -154,6 +155,7 @@ class RunContext:
     results: dict[str, list[Any]]
     kernels: KernelModels
     label_pipelines: dict[tuple[tuple[str, float], ...], list[Any]] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
     @property
@@ -269,20 +271,30 @@ def _qek_chem(ctx: RunContext) -> GramSource:
 
 
 def fold_label_weights(
-    train_graphs: Sequence[nx.Graph], all_graphs: Sequence[nx.Graph]
+    train_graphs: Sequence[nx.Graph], all_graphs: Sequence[nx.Graph], ranks: int = LABEL_RANKS
 ) -> dict[Hashable, float]:
-    """DMM weights by label frequency on the training graphs; unseen labels get :data:`UNSEEN_LABEL_WEIGHT`.
+    """DMM weights from label frequencies on the training graphs only.
 
-    The map depends on the training graphs only: a label seen only in a test
-    graph gets the weight any unseen label would get.
+    The ``ranks`` most frequent labels of the training graphs (ties broken as
+    :func:`qgnn.pulses.label_frequency_weights` does) get 0, 1/ranks, …,
+    (ranks − 1)/ranks; every rarer label, and any label only a test graph
+    has, gets 1. So the common atoms are well apart in detuning, and folds
+    whose training graphs rank their common labels alike share one
+    featurisation.
+
+    Args:
+        train_graphs: the training graphs (their labels set the ranks).
+        all_graphs: every graph the map must cover.
+        ranks: how many labels get a weight below 1 (≥ 1).
     """
     from qgnn.features import label_vocabulary
     from qgnn.pulses import label_frequency_weights
 
-    weights = dict(label_frequency_weights(train_graphs, attribute="label"))
-    for value in label_vocabulary(all_graphs):
-        weights.setdefault(value, UNSEEN_LABEL_WEIGHT)
-    return weights
+    if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
+        raise InvalidInputError(f"ranks must be a positive integer, got {ranks!r}")
+    ranked = sorted(label_frequency_weights(train_graphs, attribute="label").items(), key=lambda kv: kv[1])
+    weights = {value: k / ranks for k, (value, _) in enumerate(ranked[:ranks])}
+    return {value: weights.get(value, 1.0) for value in label_vocabulary(all_graphs)}
 
 
 def _qek_label(ctx: RunContext) -> GramSource:
@@ -292,9 +304,11 @@ def _qek_label(ctx: RunContext) -> GramSource:
 
     def source(fold: Fold) -> dict[Any, np.ndarray]:
         weights = fold_label_weights(ctx.train_graphs(fold), ctx.graphs)
-        key = tuple(sorted(((repr(k), v) for k, v in weights.items())))
+        ranked = sorted((w, repr(k)) for k, w in weights.items() if w < 1.0)
+        key = tuple((label, w) for w, label in ranked)  # the fold's weights: labels below 1, in rank order
         if key not in ctx.label_pipelines:  # folds with the same weights share one featurisation
             pipeline = labelled_pipeline(ctx.pipeline, NodeDetuning(weights, LABEL_DMM_DETUNING, "label"))
+            ctx.settings.setdefault("label-folds", []).append(_settings(pipeline))
             results = pipeline.run(ctx.graphs)  # its time counts in the fold's (KernelModels times sources)
             failed = {r.index: str(r.error) for r in results if not r.ok}
             if failed:
@@ -303,7 +317,9 @@ def _qek_label(ctx: RunContext) -> GramSource:
                     + format_failures(failed)
                 )
             ctx.label_pipelines[key] = results
-        return qek_family(excitation_matrix(ctx.label_pipelines[key], t_index=-1))
+        family = qek_family(excitation_matrix(ctx.label_pipelines[key], t_index=-1))
+        ranks = (("label_ranks", ",".join(label for label, _ in key)),)  # recorded with each fold's choice
+        return {(*ranks, *params): gram for params, gram in family.items()}
 
     return source
 
@@ -414,8 +430,8 @@ _SPECS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         "qek-label-svm",
-        "QEK with node labels as DMM local detuning on AnalogDMMDevice; weights by label frequency "
-        "on each training fold, δ_DMM = −2π·2 rad/µs, SVM",
+        "QEK with node labels as DMM local detuning on AnalogDMMDevice: the 4 most frequent labels of "
+        "each training fold get weights 0, ¼, ½, ¾, the rest 1; δ_DMM = −2π·2 rad/µs, SVM",
         True,
         ("plain",),
         gram=_qek_label,
@@ -674,30 +690,29 @@ def labelled_pipeline(base: Any, node_detuning: Any) -> Any:
     return derived
 
 
-def _featurise(name: str, pipeline: Any, graphs: list[nx.Graph]) -> tuple[list[Any], float]:
-    """Run one featurisation over the graphs; returns results and seconds."""
+def _featurise(name: str, pipeline: Any, graphs: list[nx.Graph]) -> tuple[list[Any], float, dict[str, Any]]:
+    """Run one featurisation over the graphs; returns results, seconds and its settings."""
     if name == "chem":
         from qgnn.pulses import NodeDetuning
 
         pipeline = labelled_pipeline(pipeline, NodeDetuning.electronegativity(LABEL_DMM_DETUNING))
     start = time.perf_counter()
     results = pipeline.run(graphs)
-    return results, time.perf_counter() - start
+    return results, time.perf_counter() - start, _settings(pipeline)
 
 
-def _features_record(pipeline: Any) -> dict[str, Any]:
-    """What produced the features, read back from the pipeline."""
-    if pipeline is None:
-        return {}
+def _settings(pipeline: Any) -> dict[str, Any]:
+    """What produced a featurisation, read back from its pipeline."""
+    node_detuning = getattr(pipeline.schedule, "node_detuning", None)
     return {
         "backend": pipeline.backend.name,
         "backend_cache_key": pipeline.backend.cache_key(),
         "device": pipeline.device.name,
         "schedule": repr(pipeline.schedule),
+        "node_detuning": None if node_detuning is None else node_detuning.cache_key(),
         "evaluation_times": list(pipeline.evaluation_times),
         "shots": pipeline.shots,
         "embed_seed": pipeline.embed_seed,
-        "label_dmm_detuning": LABEL_DMM_DETUNING,
     }
 
 
@@ -737,9 +752,10 @@ def run_experiment(
         )
     results: dict[str, list[Any]] = {}
     seconds: dict[str, float] = {}
+    settings: dict[str, Any] = {}
     failures: dict[int, str] = {}
     for name in featurisations:
-        results[name], seconds[name] = _featurise(name, pipeline, graphs)
+        results[name], seconds[name], settings[name] = _featurise(name, pipeline, graphs)
         for r in results[name]:
             if not r.ok:
                 failures.setdefault(r.index, str(r.error))
@@ -757,6 +773,7 @@ def run_experiment(
     folds = make_folds(y, folds=config.folds, repeats=config.repeats, seed=config.seed, task=dataset.task)
     kernels = KernelModels(y, folds, seed=config.seed)
     ctx = RunContext(config, dataset, graphs, y, folds, out, progress, pipeline, results, kernels)
+    ctx.settings.update(settings)
     for name in needed:
         spec = MODELS[name]
         if spec.gram is not None:
@@ -775,9 +792,7 @@ def run_experiment(
     if "qek-svm" in config.models:
         qek = model_results[config.models.index("qek-svm")]
         files.append(_kernel_plot(ctx, qek, out / f"{config.dataset}-qek-kernel.png"))
-    features = _features_record(pipeline if featurisations else None)
-    features["featurisations"] = featurisations
-    features["label_featurisations"] = len(ctx.label_pipelines)
+    features = {**ctx.settings.get("plain", {}), "featurisations": ctx.settings}
     feature_seconds = sum(seconds.values())
     json_path = write_results(
         out / f"{config.dataset}-results.json",

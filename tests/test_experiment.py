@@ -239,3 +239,94 @@ def test_several_evaluation_times_reach_pooled_qek_and_the_gnn(tmp_path, capsys)
     with pytest.raises(SystemExit):
         main(["train", "--times", "half", "--out", str(out)])
     assert "fractions" in capsys.readouterr().err
+
+
+def _molecule(labels: list[int]) -> nx.Graph:
+    graph = nx.path_graph(len(labels))
+    nx.set_node_attributes(graph, dict(enumerate(labels)), "label")
+    return graph
+
+
+def test_fold_label_weights_come_from_the_training_graphs_only() -> None:
+    from qgnn.experiment import fold_label_weights
+
+    train = [_molecule([6, 6, 6, 8, 8, 7]), _molecule([6, 6, 17, 35, 9])]
+    test = [_molecule([6, 53]), _molecule([8, 8, 8, 8, 8, 8, 8, 8])]  # 53 only here; 8 most frequent here
+    weights = fold_label_weights(train, train + test)
+    # 7, 9, 17 and 35 appear once each: ties go by repr, "17" < "35" < "7" < "9"
+    assert weights == {6: 0.0, 8: 0.25, 17: 0.5, 35: 0.75, 7: 1.0, 9: 1.0, 53: 1.0}
+    other_test = [_molecule([53, 53, 53, 7, 7, 7, 7])]
+    assert {k: v for k, v in fold_label_weights(train, train + other_test).items() if k != 53} == {
+        k: v for k, v in weights.items() if k in {6, 7, 8, 9, 17, 35}
+    }
+    assert fold_label_weights(train, train, ranks=1) == {6: 0.0, 7: 1.0, 8: 1.0, 9: 1.0, 17: 1.0, 35: 1.0}
+    assert fold_label_weights(train, test) == {6: 0.0, 8: 0.25, 53: 1.0}  # the map covers the graphs asked
+    with pytest.raises(QgnnError, match="ranks"):
+        fold_label_weights(train, train, ranks=0)
+
+
+def test_labelled_pipeline_keeps_backend_times_seed_and_puts_labels_in_the_hamiltonian(tmp_path) -> None:
+    import math
+
+    from qgnn.experiment import labelled_pipeline
+    from qgnn.pulses import AnalogDMMDevice, NodeDetuning
+
+    base = FeaturePipeline(
+        cache_dir=tmp_path, n_workers=1, progress=False, evaluation_times=(0.5, 1.0), embed_seed=3
+    )
+    detuning = NodeDetuning({6: 0.0, 8: 1.0}, -2 * math.pi * 2.0)
+    derived = labelled_pipeline(base, detuning)
+    assert (
+        derived.backend is base.backend and derived.evaluation_times == (0.5, 1.0) and derived.embed_seed == 3
+    )
+    assert derived.device is AnalogDMMDevice and derived.schedule.node_detuning is detuning
+    assert base.device.name == "AnalogDevice" and base.schedule.node_detuning is None  # the base is unchanged
+    carbon, oxygen = _molecule([6, 6, 6]), _molecule([6, 8, 6])  # the same shape, a different middle atom
+    plain = base.run([carbon, oxygen])
+    labelled = derived.run([carbon, oxygen])
+    np.testing.assert_allclose(plain[0].measurement.occupations, plain[1].measurement.occupations, atol=1e-12)
+    mid_carbon = _middle_occupation(labelled[0])
+    mid_oxygen = _middle_occupation(labelled[1])
+    assert mid_oxygen < mid_carbon - 0.02  # the detuned middle atom is excited less
+    np.testing.assert_allclose(
+        labelled[0].measurement.occupations, plain[0].measurement.occupations, atol=2e-3
+    )
+    with pytest.raises(QgnnError, match="DMM"):
+        labelled_pipeline(FeaturePipeline(device=_no_dmm(), cache_dir=False, progress=False), detuning)
+
+
+def _middle_occupation(result) -> float:
+    """⟨n⟩ of node 1 at the last evaluation time."""
+    from qgnn.features import node_occupations
+
+    return float(node_occupations(result, [1])[0, -1])
+
+
+def _no_dmm():
+    """A device without a DMM that is not AnalogDevice."""
+    import dataclasses
+
+    return dataclasses.replace(AnalogDevice.to_virtual(), name="NoDMMDevice")
+
+
+def test_quantum_best_picks_inside_the_folds_among_every_quantum_kernel(tmp_path) -> None:
+    pipeline = FeaturePipeline(
+        cache_dir=tmp_path / "cache", n_workers=1, progress=False, evaluation_times=(0.5, 1.0)
+    )
+    models = ("qek-label-svm", "qek-chem-svm", "quantum-best")
+    config = ExperimentConfig(dataset="PTC_FM", models=models, max_nodes=6, limit=24, folds=3, repeats=1,
+                              out=str(tmp_path / "out"))  # fmt: skip
+    report = run_experiment(config, progress=False, pipeline=pipeline)
+    label, chem, best = report.results
+    for record in label.folds:
+        assert record.best_params["label_ranks"].split(",")[0] == "2"  # carbon (PTC's label 2) ranks first
+    members = set(MODELS["quantum-best"].members)
+    for record in best.folds:
+        assert record.best_params["model"] in members
+        assert record.best_params.get("lambda", 1.0) != 0.0  # a hybrid with λ = 0 is not a quantum model
+    assert best.seconds >= label.seconds  # its time includes every model it chose among
+    settings = report.features["featurisations"]
+    assert settings["chem"]["device"] == "AnalogDMMDevice"
+    assert settings["chem"]["node_detuning"]["attribute"] == "element"
+    assert {s["device"] for s in settings["label-folds"]} == {"AnalogDMMDevice"}
+    assert 1 <= len(settings["label-folds"]) <= 3  # folds with the same weights share one featurisation

@@ -272,3 +272,163 @@ def test_bad_configurations_raise_typed_errors(triangle_tail) -> None:
         layer.prepare([nx.path_graph(4)], [emb])
     with pytest.raises(InvalidInputError, match="AtomGraph"):
         layer([])
+
+
+# ----------------------------------------------------------------------------- qek-trained and qegnn
+
+
+@pytest.fixture(scope="module")
+def small_ptc():
+    from qgnn.data import load_dataset
+
+    ds = load_dataset("PTC_FM", max_nodes=6)
+    y = np.asarray(ds.y)
+    keep = np.sort(np.concatenate([np.flatnonzero(y == c)[:6] for c in (0, 1)]))
+    ds = ds[keep]
+    return ds, [embed(g, AnalogDMMDevice) for g in ds]
+
+
+def test_js_matrix_and_row_statistics_match_the_numpy_definitions() -> None:
+    from qgnn.kernels import jensen_shannon
+    from qgnn.nn.qegnn import js_matrix, row_statistics
+    from qgnn.nn.transforms import correlation_encodings
+
+    rng = np.random.default_rng(0)
+    p = rng.random((5, 6))
+    p[1, 3:] = 0.0  # zeros, as in padded excitation distributions
+    p[2, :2] = 0.0
+    p /= p.sum(1, keepdims=True)
+    assert np.allclose(js_matrix(torch.from_numpy(p)).numpy(), jensen_shannon(p, p), atol=1e-12)
+    c = rng.normal(size=(4, 4))
+    c = c + c.T
+    assert np.allclose(row_statistics(torch.from_numpy(c)).numpy(), correlation_encodings(c, 0))
+
+
+def test_kernel_alignment_is_one_for_a_perfect_kernel_and_training_raises_it(small_ptc) -> None:
+    from qgnn.nn.qegnn import fit_kernel_alignment, kernel_target_alignment
+
+    perfect = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
+    y = torch.tensor([0, 0, 1, 1])
+    assert float(kernel_target_alignment(perfect, y, 50.0)) > 0.999
+    assert abs(float(kernel_target_alignment(perfect, torch.tensor([0, 1, 0, 1]), 50.0))) < 1e-12
+    ds, embs = small_ptc
+    layer = RydbergEvolution(labels=sorted({v for g in ds for _, v in g.nodes(data="label")}), segments=3)
+    fit = fit_kernel_alignment(layer, layer.prepare(list(ds), embs), ds.y, epochs=4, batch_size=12, lr=0.1)
+    assert len(fit.alignment) == 5
+    assert fit.alignment[-1] > fit.alignment[0]
+
+
+def test_qek_trained_trains_on_training_graphs_only_and_saves_every_fold(
+    small_ptc, tmp_path, monkeypatch
+) -> None:
+    import qgnn.nn.qegnn as qegnn
+    from qgnn.evaluation import KernelModels, make_folds
+
+    ds, embs = small_ptc
+    y = np.asarray(ds.y)
+    folds = make_folds(y, folds=2, seed=0)
+    seen: list[int] = []
+    original = qegnn.fit_kernel_alignment
+
+    def spy(layer, atoms, labels, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(len(atoms))
+        return original(layer, atoms, labels, **kwargs)
+
+    monkeypatch.setattr(qegnn, "fit_kernel_alignment", spy)
+    source = qegnn.qek_trained_source(
+        list(ds), embs, y, seed=0, out=tmp_path, dataset_name="PTC", epochs=1, batch_size=6, segments=2
+    )
+    models = KernelModels(y, folds, seed=0)
+    models.add("qek-trained", source)
+    result = models.evaluate("qek-trained")
+    assert seen == [len(f.train) for f in folds]
+    assert len(result.folds) == 2
+    assert {"alignment_before", "alignment_after", "mu", "C"} <= set(result.folds[0].best_params)
+    json_path, png = qegnn.pulse_files("PTC", "qek-trained", tmp_path)
+    saved = json.loads(json_path.read_text())["folds"]
+    assert [(f["repeat"], f["fold"]) for f in saved] == [(0, 0), (0, 1)]
+    assert schedule_from_values(saved[0]["pulse"]).duration == 660
+    assert png.stat().st_size > 0
+
+
+def test_quantum_evolution_gnn_reads_the_layer_in_node_order_and_backpropagates(small_ptc) -> None:
+    from qgnn.nn.qegnn import QuantumEvolutionGNN, attach_qubits
+
+    ds, embs = small_ptc
+    graphs = list(ds)[:3]
+    layer = RydbergEvolution(labels=sorted({v for g in ds for _, v in g.nodes(data="label")}), segments=2)
+    atoms = layer.prepare(graphs, embs[:3])
+    datas = [
+        attach_qubits(d, a, list(g.nodes)) for d, a, g in zip(ds[:3].to_pyg(), atoms, graphs, strict=True)
+    ]
+    model = QuantumEvolutionGNN(layer, int(datas[0].x.shape[1]), 2, hist_length=7, edge_dim=None)
+    feats = model.featurise(datas, atoms)
+    out = layer(atoms)
+    for g, data in enumerate(feats):
+        node = list(graphs[g].nodes)[1]
+        qubit = atoms[g].node_ids.index(node)
+        assert float(data.x_q[1, 0].detach()) == pytest.approx(
+            float(out.occupations[g][qubit].detach()), abs=1e-6
+        )
+        assert data.hist_q.shape == (1, 7)
+        assert data.edge_attr_q.shape == (data.edge_index.shape[1], 1)
+    logits = model(datas, atoms)
+    assert logits.shape == (3, 2)
+    logits[:, 0].sum().backward()
+    assert layer.pulse.raw_amplitude.grad is not None and layer.pulse.raw_amplitude.grad.abs().sum() > 0
+    assert layer.pulse.raw_weights.grad is not None and layer.pulse.raw_weights.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("train_pulse", [True, False])
+def test_qegnn_folds_train_and_save_the_pulses(small_ptc, tmp_path, train_pulse: bool) -> None:
+    from qgnn.evaluation import make_folds
+    from qgnn.nn.qegnn import pulse_files, qegnn_folds
+
+    ds, embs = small_ptc
+    folds = make_folds(ds.y, folds=2, seed=0)
+    result, files = qegnn_folds(
+        ds,
+        embs,
+        folds,
+        seed=0,
+        epochs=2,
+        out=tmp_path,
+        progress=False,
+        train_pulse=train_pulse,
+        hidden=8,
+        layers=1,
+        segments=2,
+        duration=200,
+    )
+    name = "qegnn" if train_pulse else "qegnn-fixed"
+    assert result.model == name and len(result.folds) == 2
+    assert all(0.0 <= f.metrics["accuracy"] <= 1.0 for f in result.folds)
+    assert set(pulse_files(ds.name, name, tmp_path)) <= set(files)
+    pulses = json.loads(pulse_files(ds.name, name, tmp_path)[0].read_text())["folds"]
+    initial = RydbergEvolution(labels=[0], segments=2, duration=200).pulse_values()["amplitude"]
+    moved = any(
+        abs(a - b) > 1e-9 for p in pulses for a, b in zip(p["pulse"]["amplitude"], initial, strict=True)
+    )
+    assert moved == train_pulse
+
+
+def test_run_context_entry_reads_the_pipeline_embeddings(small_ptc, tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from qgnn.evaluation import make_folds
+    from qgnn.nn.qegnn import pulse_files, qek_trained_gram
+
+    ds, embs = small_ptc
+    ctx = SimpleNamespace(
+        dataset=ds,
+        graphs=list(ds),
+        y=np.asarray(ds.y),
+        results={"plain": [SimpleNamespace(embedding=e) for e in embs]},
+        config=SimpleNamespace(seed=0),
+        out=tmp_path,
+        files=[],
+    )
+    source = qek_trained_gram(ctx)
+    assert ctx.files == pulse_files(ds.name, "qek-trained", tmp_path)
+    family = source(make_folds(ctx.y, folds=2, seed=0)[0])
+    assert all(gram.shape == (len(ds), len(ds)) for gram in family.values())

@@ -390,11 +390,16 @@ def write_pulse(values: Mapping[str, Any], path: str | Path) -> Path:
     return path
 
 
-def plot_pulse(values: Mapping[str, Any], path: str | Path, *, title: str | None = None) -> Path:
-    """Plot Ω(t), δ(t) (with δ + δ_DMM·w per label) and the label weights to a PNG.
+def plot_pulse(
+    values: Mapping[str, Any] | Sequence[Mapping[str, Any]], path: str | Path, *, title: str | None = None
+) -> Path:
+    """Plot Ω(t), δ(t) (and δ + w·δ_DMM per label) and the label weights to a PNG.
+
+    Several pulses (e.g. one per cross-validation fold) are overlaid, the
+    weights drawn as one dot per pulse and label.
 
     Args:
-        values: :meth:`TrainablePulse.values` or its JSON.
+        values: :meth:`TrainablePulse.values` (or its JSON), or a sequence of them.
         path: PNG to write (parents created).
         title: figure title.
 
@@ -404,35 +409,60 @@ def plot_pulse(values: Mapping[str, Any], path: str | Path, *, title: str | None
     import numpy as np
     from matplotlib.figure import Figure
 
+    pulses = [values] if isinstance(values, Mapping) else list(values)
+    if not pulses:
+        raise InvalidInputError("plot_pulse needs at least one pulse")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    edges = np.concatenate([[0.0], np.cumsum(values["durations_ns"])])
-    labelled = values.get("labels") is not None
+    labelled = pulses[0].get("labels") is not None
     fig = Figure(figsize=(12 if labelled else 8, 3.6), layout="constrained")
     axes = fig.subplots(1, 3 if labelled else 2)
     mhz = 1.0 / TWO_PI
-
-    def steps(ax: Any, series: Sequence[float], **kwargs: Any) -> None:
-        ax.stairs(np.asarray(series) * mhz, edges, baseline=None, **kwargs)
-
-    steps(axes[0], values["amplitude"], color="C0")
-    axes[0].set(xlabel="t (ns)", ylabel="Ω / 2π (MHz)", title="Rabi frequency")
-    steps(axes[1], values["detuning"], color="C1", label="global δ", lw=2)
-    if labelled:
-        for i, (label, w) in enumerate(zip(values["labels"], values["weights"], strict=True)):
-            local = np.asarray(values["detuning"]) + w * values["dmm_detuning"]
-            steps(axes[1], local, color=f"C{(i + 2) % 10}", lw=1, ls="--", label=f"{label}")
-        axes[1].legend(fontsize="x-small", ncol=2, title="δ + w·δ_DMM", title_fontsize="x-small")
-        names = [str(v) for v in values["labels"]]
-        axes[2].bar(names, values["weights"], color="C2")
-        axes[2].set(
-            ylim=(0, 1),
-            xlabel=values["attribute"],
-            ylabel="DMM weight w",
-            title=f"weights (δ_DMM/2π = {values['dmm_detuning'] * mhz:.3g} MHz)",
+    alpha = 1.0 if len(pulses) == 1 else max(0.25, 1.0 / len(pulses) ** 0.5)
+    for p, pulse in enumerate(pulses):
+        edges = np.concatenate([[0.0], np.cumsum(pulse["durations_ns"])])
+        first = p == 0
+        axes[0].stairs(np.asarray(pulse["amplitude"]) * mhz, edges, baseline=None, color="C0", alpha=alpha)
+        axes[1].stairs(
+            np.asarray(pulse["detuning"]) * mhz,
+            edges,
+            baseline=None,
+            color="C1",
+            lw=2,
+            alpha=alpha,
+            label="global δ" if first else None,
         )
-        axes[2].tick_params(axis="x", labelrotation=90, labelsize="small")
+        if not labelled:
+            continue
+        for i, (label, w) in enumerate(zip(pulse["labels"], pulse["weights"], strict=True)):
+            local = (np.asarray(pulse["detuning"]) + w * pulse["dmm_detuning"]) * mhz
+            color = f"C{(i + 2) % 10}"
+            axes[1].stairs(
+                local,
+                edges,
+                baseline=None,
+                color=color,
+                lw=1,
+                ls="--",
+                alpha=alpha,
+                label=f"{label}" if first else None,
+            )
+            axes[2].plot([i], [w], "o", color=color, alpha=alpha)
+    axes[0].set(xlabel="t (ns)", ylabel="Ω / 2π (MHz)", title="Rabi frequency")
     axes[1].set(xlabel="t (ns)", ylabel="δ / 2π (MHz)", title="detuning")
-    fig.suptitle(title or f"trained pulse ({values['device']})")
+    if labelled:
+        axes[1].legend(fontsize="x-small", ncol=2, title="δ + w·δ_DMM", title_fontsize="x-small")
+        names = [str(v) for v in pulses[0]["labels"]]
+        dmm = ", ".join(f"{pulse['dmm_detuning'] * mhz:.2f}" for pulse in pulses[:5])
+        axes[2].set_xticks(range(len(names)), names, rotation=90, fontsize="small")
+        axes[2].set(
+            ylim=(0, 1.02),
+            xlabel=pulses[0]["attribute"],
+            ylabel="DMM weight w",
+            title=f"weights (δ_DMM/2π = {dmm}{' …' if len(pulses) > 5 else ''} MHz)",
+        )
+    fig.suptitle(
+        title or f"trained pulse ({pulses[0]['device']}{f', {len(pulses)} runs' if len(pulses) > 1 else ''})"
+    )
     fig.savefig(path, dpi=120)
     return path

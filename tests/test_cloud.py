@@ -32,7 +32,7 @@ from pulser.json.abstract_repr.deserializer import deserialize_device
 from scipy.linalg import expm
 
 from qgnn.backends.base import Measurement
-from qgnn.backends.ledger import JobLedger, PlannedJob
+from qgnn.backends.ledger import CloudAccount, JobLedger, PlannedJob
 from qgnn.backends.pasqal import (
     CloudJobError,
     CloudRequestError,
@@ -51,6 +51,7 @@ TRIANGLE = [[0.0, 0.0], [7.0, 0.0], [0.0, 7.5]]
 PAIR = [[0.0, 0.0], [9.0, 0.0]]
 LINE = [[0.0, 0.0], [8.0, 0.0], [16.0, 0.0]]
 FAST = RetryPolicy(max_retries=3, backoff_s=0.01, max_backoff_s=0.05, settle_s=0.3)
+ACCOUNT = CloudAccount("http://x", "proj-x")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -222,6 +223,39 @@ def test_rerun_reuses_recorded_jobs_and_force_resubmits(
     assert [m.counts for m in forced] != [m.counts for m in first]
     ledger = cloud.ledger
     assert len(ledger.jobs(include_superseded=True)) == 6 and len(ledger.jobs()) == 4
+
+
+def test_recorded_jobs_are_reused_only_on_their_own_cloud(
+    make_cloud: Any, cloud_server: FakePasqalCloud, cloud_env: Path
+) -> None:
+    """One ledger, two clouds: a job recorded on one is never reused (nor its counts given) on the other."""
+    other = FakePasqalCloud(seed=99).start()  # same account and project names, another server
+    try:
+        ledger = JobLedger(cloud_env / "shared.sqlite")
+        first = make_cloud(ledger=ledger)
+        second = make_cloud(ledger=ledger, endpoints=other.url, auth_endpoint=other.token_url)
+        assert first.endpoint_url != second.endpoint_url
+        seqs = [build(first.fetch_device(), TRIANGLE), build(first.fetch_device(), PAIR)]
+        on_first = first.run(seqs, shots=200)
+        on_second = second.run(seqs, shots=200)
+        assert other.count("POST", "/api/v1/batches") == 1  # its own batch, not the first cloud's jobs
+        assert cloud_server.count("POST", "/api/v1/batches") == 1
+        for m, server in ((on_first, cloud_server), (on_second, other)):
+            (batch,) = server.batches.values()
+            assert [x.counts[0] for x in m] == [server.jobs[j].counter for j in batch.job_ids]
+        assert [m.counts for m in on_first] != [m.counts for m in on_second]  # seeds differ
+        # each cloud still reuses its own jobs from the shared ledger
+        assert [m.counts for m in make_cloud(ledger=ledger).run(seqs, shots=200)] == [
+            m.counts for m in on_first
+        ]
+        again = make_cloud(ledger=ledger, endpoints=other.url, auth_endpoint=other.token_url).run(
+            seqs, shots=200
+        )
+        assert [m.counts for m in again] == [m.counts for m in on_second]
+        assert [s.count("POST", "/api/v1/batches") for s in (cloud_server, other)] == [1, 1]
+        assert len(ledger.jobs()) == 4
+    finally:
+        other.stop()
 
 
 def test_max_jobs_per_batch_splits_the_submission(make_cloud: Any, cloud_server: FakePasqalCloud) -> None:
@@ -460,7 +494,7 @@ def test_duplicate_batches_with_our_tag_are_cancelled(make_cloud: Any, cloud_ser
     p = prepare(seq, cloud.fetch_device(), mimic_qpu=True, label="graph 0")
     with cloud.ledger.transaction() as tx:  # an intent left by a process killed mid-submission ...
         tx.record_sequence(p.seq_hash, p.abstract_repr, p.qubit_ids)
-        tag = tx.add_submission("EMU_SV", cloud.endpoint_url, [PlannedJob(p.seq_hash, 30, 0, 30)])
+        tag = tx.add_submission("EMU_SV", cloud.account, [PlannedJob(p.seq_hash, 30, 0, 30)])
     body = {
         "project_id": cloud_server.project_id,
         "device_type": "EMU_SV",
@@ -830,22 +864,99 @@ def test_ledger_is_private_and_transactional(tmp_path: Path) -> None:
     assert stat.S_IMODE(ledger.path.stat().st_mode) == 0o600
     with pytest.raises(RuntimeError, match="boom"), ledger.transaction() as tx:
         tx.record_sequence("h" * 64, "{}", ["q0"])
-        tx.add_submission("EMU_SV", "http://x", [PlannedJob("h" * 64, 10, 0, 10)])
+        tx.add_submission("EMU_SV", ACCOUNT, [PlannedJob("h" * 64, 10, 0, 10)])
         raise RuntimeError("boom")
     assert ledger.jobs() == [] and ledger.submissions() == []  # rolled back as a whole
     with ledger.transaction() as tx:
         tx.record_sequence("h" * 64, "{}", ["q0"])
-        sid = tx.add_submission("EMU_SV", "http://x", [PlannedJob("h" * 64, 10, 0, 10)])
+        sid = tx.add_submission("EMU_SV", ACCOUNT, [PlannedJob("h" * 64, 10, 0, 10)])
     with (
         pytest.raises(BackendError),
         ledger.transaction() as tx,
     ):  # one active job per (sequence, device, shots, part)
-        tx.add_submission("EMU_SV", "http://x", [PlannedJob("h" * 64, 10, 0, 10)])
+        tx.add_submission("EMU_SV", ACCOUNT, [PlannedJob("h" * 64, 10, 0, 10)])
     ledger.mark_submitted(sid, "batch-1", [(ledger.jobs()[0].row_id, "job-1", "PENDING")])
-    ledger.update_jobs([("job-1", "DONE", None, {"1": 6, "0": 4})])
+    ledger.update_jobs([("job-1", "DONE", None, {"1": 6, "0": 4})], endpoint=ACCOUNT.endpoint)
     (job,) = ledger.jobs()
     assert job.counts == {"0": 4, "1": 6} and job.batch_id == "batch-1" and not job.superseded
     assert ledger.summary()[0]["statuses"] == {"DONE": 1}
+
+
+def test_ledger_reuses_jobs_only_on_their_account(tmp_path: Path) -> None:
+    ledger = JobLedger(tmp_path / "jobs.sqlite")
+    other_project, other_server = CloudAccount("http://x/", "proj-y"), CloudAccount("http://y", "proj-x")
+    assert other_project.endpoint == "http://x"  # one spelling per URL
+    with ledger.transaction() as tx:
+        tx.record_sequence("h" * 64, "{}", ["q0"])
+        tx.add_submission("EMU_SV", ACCOUNT, [PlannedJob("h" * 64, 10, 0, 10)])
+        assert tx.active_jobs("h" * 64, "EMU_SV", 10, ACCOUNT)
+        for account in (other_project, other_server):
+            assert tx.active_jobs("h" * 64, "EMU_SV", 10, account) == []
+            tx.add_submission("EMU_SV", account, [PlannedJob("h" * 64, 10, 0, 10)])  # no conflict
+    rows = ledger.jobs()
+    for row, job_id in zip(rows, ["j-1", "j-2", "j-1"], strict=True):
+        ledger.mark_submitted(row.submission_id, "b", [(row.row_id, job_id, "RUNNING")])
+    ledger.update_jobs([("j-1", "DONE", None, {"1": 10})], endpoint="http://y")  # that server's j-1
+    assert [j.counts for j in ledger.jobs()] == [None, None, {"1": 10}]
+    (job,) = ledger.jobs(account=other_project)
+    assert (job.endpoint, job.project_id, job.job_id) == ("http://x", "proj-y", "j-2")
+    assert [s.project_id for s in ledger.submissions(account=other_server)] == ["proj-x"]
+    with pytest.raises(BackendError, match="UNIQUE"):  # a job id means one job per server
+        ledger.mark_submitted(rows[1].submission_id, "b", [(rows[1].row_id, "j-1", "RUNNING")])
+    with pytest.raises(InvalidInputError, match="non-empty project_id"):
+        CloudAccount("http://x", "")
+
+
+SCHEMA_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE sequences (seq_hash TEXT PRIMARY KEY, abstract_repr TEXT NOT NULL, qubit_ids TEXT NOT NULL,
+    created_at TEXT NOT NULL);
+CREATE TABLE submissions (submission_id TEXT PRIMARY KEY, device TEXT NOT NULL, endpoint TEXT NOT NULL,
+    batch_id TEXT, state TEXT NOT NULL, owner_pid INTEGER NOT NULL, owner_host TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE jobs (row_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    submission_id TEXT NOT NULL REFERENCES submissions(submission_id),
+    seq_hash TEXT NOT NULL REFERENCES sequences(seq_hash), device TEXT NOT NULL, shots INTEGER NOT NULL,
+    part INTEGER NOT NULL, runs INTEGER NOT NULL, batch_id TEXT, job_id TEXT UNIQUE, status TEXT NOT NULL,
+    message TEXT, counts TEXT, superseded INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL,
+    submitted_at TEXT, finished_at TEXT, updated_at TEXT NOT NULL);
+CREATE UNIQUE INDEX jobs_active ON jobs (seq_hash, device, shots, part) WHERE superseded = 0;
+CREATE INDEX jobs_batch ON jobs (batch_id);
+INSERT INTO meta VALUES ('schema_version', '1');
+INSERT INTO sequences VALUES ('h', '{}', '["q0"]', '2024-01-01T00:00:00+00:00');
+INSERT INTO submissions VALUES ('qgnn-old', 'FRESNEL', 'https://apis.pasqal.cloud/core-fast/', 'b-1',
+    'SUBMITTED', 1, 'host', '2024-01-01T00:00:00+00:00', '2024-01-01T00:00:00+00:00');
+INSERT INTO jobs VALUES (7, 'qgnn-old', 'h', 'FRESNEL', 10, 0, 10, 'b-1', 'j-1', 'DONE', NULL, '{"1": 10}',
+    0, '2024-01-01T00:00:00+00:00', NULL, NULL, '2024-01-01T00:00:00+00:00');
+"""
+
+
+def test_ledger_of_schema_1_is_migrated_and_a_newer_one_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "jobs.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SCHEMA_1)
+    ledger = JobLedger(path)
+    (job,) = ledger.jobs()  # its endpoint comes from its submission; schema 1 recorded no project
+    assert (job.row_id, job.endpoint, job.project_id, job.counts) == (
+        7,
+        "https://apis.pasqal.cloud/core-fast",
+        None,
+        {"1": 10},
+    )
+    pasqal = CloudAccount("https://apis.pasqal.cloud/core-fast", "any-project")
+    with ledger.transaction() as tx:  # reused on its endpoint, whatever the project; nowhere else
+        assert [r.row_id for r in tx.active_jobs("h", "FRESNEL", 10, pasqal)] == [7]
+        assert tx.active_jobs("h", "FRESNEL", 10, CloudAccount("http://127.0.0.1:1", "any-project")) == []
+        tx.add_submission("FRESNEL", ACCOUNT, [PlannedJob("h", 10, 0, 10)])
+    assert ledger.submissions(account=pasqal)[0].project_id is None
+    assert [j.row_id for j in JobLedger(path).jobs()] == [7, 8]  # reopened: nothing migrated twice
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta").fetchone() == ("2",)
+        conn.execute("UPDATE meta SET value='9'")
+    with pytest.raises(BackendError, match="schema version 9.*keep the old file"):
+        JobLedger(path).jobs()
 
 
 def test_intent_of_a_live_process_is_left_alone(tmp_path: Path) -> None:
@@ -894,7 +1005,7 @@ def test_intent_of_another_host_is_not_resent_until_stale(
     p = prepare(seq, cloud.fetch_device(), mimic_qpu=True, label="pair")
     with cloud.ledger.transaction() as tx:
         tx.record_sequence(p.seq_hash, p.abstract_repr, p.qubit_ids)
-        sid = tx.add_submission("EMU_SV", cloud.endpoint_url, [PlannedJob(p.seq_hash, 30, 0, 30)])
+        sid = tx.add_submission("EMU_SV", cloud.account, [PlannedJob(p.seq_hash, 30, 0, 30)])
     with sqlite3.connect(cloud.ledger.path) as conn:
         conn.execute("UPDATE submissions SET owner_host='another-host' WHERE submission_id=?", (sid,))
     cloud.refresh()

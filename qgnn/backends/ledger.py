@@ -1,9 +1,11 @@
 """A SQLite ledger of the jobs sent to a remote (paid) backend.
 
 One row per cloud job: the SHA-256 of the sequence's abstract representation,
-the device, the shots asked for that sequence, which part of a shot split the
-job is, its runs, the batch and job ids, its status and server message, the
-bitstring counts once fetched, and timestamps. Every write is a transaction.
+the device, the cloud account it was sent to (:class:`CloudAccount`: core API
+URL and project id), the shots asked for that sequence, which part of a shot
+split the job is, its runs, the batch and job ids, its status and server
+message, the bitstring counts once fetched, and timestamps. Every write is a
+transaction.
 
 The ledger is what makes cloud runs safe to repeat: before anything is sent,
 an *intent* (a submission row and its job rows, status ``SUBMITTING``, tagged
@@ -12,6 +14,13 @@ in the ids. A process killed at any point leaves either no intent, an intent
 whose batch can be found again by its tag, or recorded jobs to fetch — never a
 reason to pay twice. The file is created with mode 0600; it holds no
 credentials.
+
+A recorded job is reused only by a run on the same account: one ledger may hold
+jobs of Pasqal's cloud and of a rehearsal on a fake or staging server, and the
+counts of one are never returned for the other. Files written by schema 1 (no
+project ids; jobs knew their endpoint only through their submission) are
+migrated in place when first opened; their jobs match any project on their
+endpoint.
 
 A ledger is meant for one host at a time: keep it on a local disk (SQLite's
 WAL locking is unreliable on network filesystems such as NFS). An intent
@@ -43,7 +52,7 @@ from qgnn.errors import BackendError, InvalidInputError
 from qgnn.paths import cache_dir
 
 LEDGER_FILENAME = "pasqal_jobs.sqlite"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 SUBMITTING = "SUBMITTING"
 """An intent committed before the batch-creation request; the outcome is not known yet."""
@@ -52,15 +61,42 @@ FAILED_STATUSES = frozenset({"ERROR", "CANCELED", "TIMED_OUT"})
 TERMINAL_STATUSES = FAILED_STATUSES | {"DONE"}
 KNOWN_STATUSES = RUNNING_STATUSES | TERMINAL_STATUSES | {SUBMITTING}
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sequences (
+_JOBS_TABLE = """CREATE TABLE {name} (
+    row_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    submission_id TEXT NOT NULL REFERENCES submissions(submission_id),
+    seq_hash TEXT NOT NULL REFERENCES sequences(seq_hash),
+    device TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    project_id TEXT,
+    shots INTEGER NOT NULL,
+    part INTEGER NOT NULL,
+    runs INTEGER NOT NULL,
+    batch_id TEXT,
+    job_id TEXT,
+    status TEXT NOT NULL,
+    message TEXT,
+    counts TEXT,
+    superseded INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    submitted_at TEXT,
+    finished_at TEXT,
+    updated_at TEXT NOT NULL,
+    UNIQUE (endpoint, job_id)
+)"""
+_JOBS_INDEXES = (
+    "CREATE UNIQUE INDEX jobs_active ON jobs (seq_hash, device, shots, part, endpoint, project_id)"
+    " WHERE superseded = 0",
+    "CREATE INDEX jobs_batch ON jobs (batch_id)",
+)
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS sequences (
     seq_hash TEXT PRIMARY KEY,
     abstract_repr TEXT NOT NULL,
     qubit_ids TEXT NOT NULL,
     created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS submissions (
+)""",
+    """CREATE TABLE submissions (
     submission_id TEXT PRIMARY KEY,
     device TEXT NOT NULL,
     endpoint TEXT NOT NULL,
@@ -69,31 +105,24 @@ CREATE TABLE IF NOT EXISTS submissions (
     owner_pid INTEGER NOT NULL,
     owner_host TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    row_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    submission_id TEXT NOT NULL REFERENCES submissions(submission_id),
-    seq_hash TEXT NOT NULL REFERENCES sequences(seq_hash),
-    device TEXT NOT NULL,
-    shots INTEGER NOT NULL,
-    part INTEGER NOT NULL,
-    runs INTEGER NOT NULL,
-    batch_id TEXT,
-    job_id TEXT UNIQUE,
-    status TEXT NOT NULL,
-    message TEXT,
-    counts TEXT,
-    superseded INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    submitted_at TEXT,
-    finished_at TEXT,
-    updated_at TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_active
-    ON jobs (seq_hash, device, shots, part) WHERE superseded = 0;
-CREATE INDEX IF NOT EXISTS jobs_batch ON jobs (batch_id);
-"""
+    updated_at TEXT NOT NULL,
+    project_id TEXT
+)""",
+    _JOBS_TABLE.format(name="jobs"),
+    *_JOBS_INDEXES,
+)
+_MIGRATE_FROM_1 = (  # schema 1: no project ids, jobs knew their endpoint only through their submission
+    "ALTER TABLE submissions ADD COLUMN project_id TEXT",
+    "UPDATE submissions SET endpoint = rtrim(endpoint, '/')",
+    _JOBS_TABLE.format(name="jobs_v2"),
+    "INSERT INTO jobs_v2 SELECT j.row_id, j.submission_id, j.seq_hash, j.device,"
+    " COALESCE(s.endpoint, ''), NULL, j.shots, j.part, j.runs, j.batch_id, j.job_id, j.status,"
+    " j.message, j.counts, j.superseded, j.created_at, j.submitted_at, j.finished_at, j.updated_at"
+    " FROM jobs AS j LEFT JOIN submissions AS s ON s.submission_id = j.submission_id",
+    "DROP TABLE jobs",
+    "ALTER TABLE jobs_v2 RENAME TO jobs",
+    *_JOBS_INDEXES,
+)
 
 
 def default_ledger_path() -> Path:
@@ -106,6 +135,33 @@ def _now() -> str:
 
 
 @dataclass(frozen=True)
+class CloudAccount:
+    """Where cloud jobs live: recorded jobs are reused only by runs on the same account.
+
+    Holds no credentials: a job id means something only on the server that
+    issued it, and a project's jobs are that project's.
+
+    Args:
+        endpoint: the core API URL (a trailing ``/`` is dropped).
+        project_id: the Pasqal project the batches belong to.
+    """
+
+    endpoint: str
+    project_id: str
+
+    def __post_init__(self) -> None:
+        for name in ("endpoint", "project_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip("/ "):
+                raise InvalidInputError(f"a cloud account needs a non-empty {name} string, got {value!r}")
+        object.__setattr__(self, "endpoint", self.endpoint.rstrip("/"))
+
+    def clause(self) -> tuple[str, list[str]]:
+        """SQL condition (and its parameters) matching this account's rows; schema-1 rows lack a project."""
+        return "endpoint=? AND (project_id=? OR project_id IS NULL)", [self.endpoint, self.project_id]
+
+
+@dataclass(frozen=True)
 class JobRecord:
     """One cloud job as the ledger knows it.
 
@@ -114,6 +170,8 @@ class JobRecord:
         submission_id: the intent (and batch tag) the job was created under.
         seq_hash: SHA-256 of the sequence's canonical abstract representation.
         device: cloud device type, e.g. ``"EMU_MPS"``.
+        endpoint: core API URL the job was sent to.
+        project_id: its Pasqal project (``None`` when recorded by schema 1).
         shots: total shots asked for the sequence (all parts together).
         part: index of this job within the sequence's shot split.
         runs: shots of this job (≤ the device's ``max_runs``).
@@ -131,6 +189,8 @@ class JobRecord:
     submission_id: str
     seq_hash: str
     device: str
+    endpoint: str
+    project_id: str | None
     shots: int
     part: int
     runs: int
@@ -167,6 +227,7 @@ class SubmissionRecord:
         owner_pid: process that recorded the intent.
         owner_host: host of that process.
         created_at: when the intent was recorded (ISO 8601, UTC).
+        project_id: the batch's Pasqal project (``None`` when recorded by schema 1).
     """
 
     submission_id: str
@@ -177,6 +238,14 @@ class SubmissionRecord:
     owner_pid: int
     owner_host: str
     created_at: str
+    project_id: str | None = None
+
+    def belongs_to(self, account: CloudAccount) -> bool:
+        """True when the intent was recorded for ``account`` (schema-1 intents: for its endpoint)."""
+        return self.endpoint.rstrip("/") == account.endpoint and self.project_id in (
+            None,
+            account.project_id,
+        )
 
     def owner_alive(self, stale_after_s: float = 900.0) -> bool:
         """True when the recording process may still have its batch-creation request in flight.
@@ -230,11 +299,13 @@ class LedgerTransaction:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    def active_jobs(self, seq_hash: str, device: str, shots: int) -> list[JobRecord]:
-        """The non-superseded jobs of one (sequence, device, shots), ordered by part."""
+    def active_jobs(self, seq_hash: str, device: str, shots: int, account: CloudAccount) -> list[JobRecord]:
+        """The non-superseded jobs of one (sequence, device, shots) on ``account``, ordered by part."""
+        where, params = account.clause()
         rows = self._conn.execute(
-            "SELECT * FROM jobs WHERE seq_hash=? AND device=? AND shots=? AND superseded=0 ORDER BY part",
-            (seq_hash, device, shots),
+            f"SELECT * FROM jobs WHERE seq_hash=? AND device=? AND shots=? AND superseded=0 AND {where}"
+            " ORDER BY part",
+            (seq_hash, device, shots, *params),
         ).fetchall()
         return [_job(r) for r in rows]
 
@@ -252,19 +323,42 @@ class LedgerTransaction:
             "UPDATE jobs SET superseded=1, updated_at=? WHERE row_id=?", [(now, r) for r in row_ids]
         )
 
-    def add_submission(self, device: str, endpoint: str, planned: Sequence[PlannedJob]) -> str:
-        """Record the intent to create one batch holding ``planned``; return its id (= batch tag)."""
+    def add_submission(self, device: str, account: CloudAccount, planned: Sequence[PlannedJob]) -> str:
+        """Record the intent to create one batch on ``account`` holding ``planned``; return its id (= tag)."""
         submission_id = f"qgnn-{uuid.uuid4()}"
         now = _now()
         self._conn.execute(
-            "INSERT INTO submissions VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)",
-            (submission_id, device, endpoint, SUBMITTING, os.getpid(), socket.gethostname(), now, now),
+            "INSERT INTO submissions (submission_id, device, endpoint, project_id, state, owner_pid,"
+            " owner_host, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                submission_id,
+                device,
+                account.endpoint,
+                account.project_id,
+                SUBMITTING,
+                os.getpid(),
+                socket.gethostname(),
+                now,
+                now,
+            ),
         )
         self._conn.executemany(
-            "INSERT INTO jobs (submission_id, seq_hash, device, shots, part, runs, status, created_at,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (submission_id, seq_hash, device, endpoint, project_id, shots, part, runs,"
+            " status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (submission_id, p.seq_hash, device, p.shots, p.part, p.runs, SUBMITTING, now, now)
+                (
+                    submission_id,
+                    p.seq_hash,
+                    device,
+                    account.endpoint,
+                    account.project_id,
+                    p.shots,
+                    p.part,
+                    p.runs,
+                    SUBMITTING,
+                    now,
+                    now,
+                )
                 for p in planned
             ],
         )
@@ -309,15 +403,7 @@ class JobLedger:
             conn.execute("PRAGMA busy_timeout = 30000")
             if not self._initialised:
                 conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(_SCHEMA)
-                conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-                (version,) = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-                if version != SCHEMA_VERSION:
-                    raise BackendError(
-                        f"job ledger {self.path} has schema version {version}, this qgnn writes "
-                        f"{SCHEMA_VERSION}: use a matching qgnn or point QGNN_CACHE_DIR elsewhere "
-                        "(keep the old file: it records paid jobs)"
-                    )
+                self._prepare_schema(conn)
                 self._initialised = True
             yield conn
         except sqlite3.IntegrityError as exc:
@@ -335,6 +421,32 @@ class JobLedger:
             ) from exc
         finally:
             conn.close()
+
+    def _prepare_schema(self, conn: sqlite3.Connection) -> None:
+        """Create the tables of a new file, or migrate one written by schema 1, in one transaction."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            version = None
+            if "meta" in tables:
+                row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                version = row[0] if row is not None else None
+            if version is None and "jobs" in tables:
+                version = "1"  # schema 1 created its tables before writing its version
+            if version not in (None, "1", SCHEMA_VERSION):
+                raise BackendError(
+                    f"job ledger {self.path} has schema version {version}, this qgnn reads 1 and "
+                    f"{SCHEMA_VERSION}: use a newer qgnn, or point QGNN_CACHE_DIR (or ledger=) elsewhere "
+                    "(keep the old file: it records paid jobs)"
+                )
+            if version != SCHEMA_VERSION:
+                for statement in _SCHEMA if version is None else _MIGRATE_FROM_1:
+                    conn.execute(statement)
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[LedgerTransaction]:
@@ -373,8 +485,10 @@ class JobLedger:
                 "DELETE FROM submissions WHERE submission_id=? AND batch_id IS NULL", (submission_id,)
             )
 
-    def update_jobs(self, updates: Sequence[tuple[str, str, str | None, Mapping[str, int] | None]]) -> None:
-        """Record ``(job_id, status, message, counts)`` for several jobs in one transaction."""
+    def update_jobs(
+        self, updates: Sequence[tuple[str, str, str | None, Mapping[str, int] | None]], *, endpoint: str
+    ) -> None:
+        """Record ``(job_id, status, message, counts)`` of several jobs of ``endpoint`` in one transaction."""
         if not updates:
             return
         now = _now()
@@ -384,13 +498,14 @@ class JobLedger:
                 tx._conn.execute(
                     "UPDATE jobs SET status=?, message=COALESCE(?, message),"
                     " counts=COALESCE(?, counts), finished_at=COALESCE(finished_at, ?), updated_at=?"
-                    " WHERE job_id=?",
+                    " WHERE endpoint=? AND job_id=?",
                     (
                         status,
                         message,
                         None if counts is None else json.dumps(dict(counts), sort_keys=True),
                         finished,
                         now,
+                        endpoint.rstrip("/"),
                         job_id,
                     ),
                 )
@@ -403,6 +518,7 @@ class JobLedger:
         batch_id: str | None = None,
         device: str | None = None,
         seq_hash: str | None = None,
+        account: CloudAccount | None = None,
         unfinished: bool = False,
         include_superseded: bool = False,
     ) -> list[JobRecord]:
@@ -412,15 +528,12 @@ class JobLedger:
             batch_id: only this batch.
             device: only this device type.
             seq_hash: only this sequence.
+            account: only jobs sent to this cloud account.
             unfinished: only jobs whose results are still to come (submitting,
                 pending, running, paused, or done but not fetched).
             include_superseded: include jobs replaced by a forced resubmission.
         """
-        clauses, params = [], []
-        for column, value in (("batch_id", batch_id), ("device", device), ("seq_hash", seq_hash)):
-            if value is not None:
-                clauses.append(f"{column}=?")
-                params.append(value)
+        clauses, params = _filters(batch_id=batch_id, device=device, seq_hash=seq_hash, account=account)
         if not include_superseded:
             clauses.append("superseded=0")
         if unfinished:
@@ -433,12 +546,17 @@ class JobLedger:
             rows = conn.execute(f"SELECT * FROM jobs {where} ORDER BY row_id", params).fetchall()
         return [_job(r) for r in rows]
 
-    def submissions(self, *, device: str | None = None, pending_only: bool = False) -> list[SubmissionRecord]:
-        """Recorded batch-creation intents, oldest first (``pending_only``: answer not recorded)."""
-        clauses, params = [], []
-        if device is not None:
-            clauses.append("device=?")
-            params.append(device)
+    def submissions(
+        self, *, device: str | None = None, account: CloudAccount | None = None, pending_only: bool = False
+    ) -> list[SubmissionRecord]:
+        """Recorded batch-creation intents, oldest first.
+
+        Args:
+            device: only this device type.
+            account: only intents for this cloud account.
+            pending_only: only intents whose answer is not recorded.
+        """
+        clauses, params = _filters(device=device, account=account)
         if pending_only:
             clauses.append("state=?")
             params.append(SUBMITTING)
@@ -455,6 +573,7 @@ class JobLedger:
                 owner_pid=int(r["owner_pid"]),
                 owner_host=r["owner_host"],
                 created_at=r["created_at"],
+                project_id=r["project_id"],
             )
             for r in rows
         ]
@@ -476,21 +595,22 @@ class JobLedger:
         return row["abstract_repr"], tuple(json.loads(row["qubit_ids"]))
 
     def summary(self) -> list[dict[str, Any]]:
-        """Per batch: device, number of jobs per status, jobs with results, first/last activity."""
+        """Per batch: device, endpoint, number of jobs per status, jobs with results, first/last activity."""
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT COALESCE(batch_id, '(' || submission_id || ')') AS batch, device, status,"
+                "SELECT COALESCE(batch_id, '(' || submission_id || ')') AS batch, device, endpoint, status,"
                 " COUNT(*) AS n, SUM(counts IS NOT NULL) AS fetched, MIN(created_at) AS first,"
-                " MAX(updated_at) AS last FROM jobs WHERE superseded=0 GROUP BY batch, device, status"
-                " ORDER BY first"
+                " MAX(updated_at) AS last FROM jobs WHERE superseded=0"
+                " GROUP BY batch, endpoint, device, status ORDER BY first"
             ).fetchall()
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[tuple[str, str], dict[str, Any]] = {}
         for r in rows:
             entry = out.setdefault(
-                r["batch"],
+                (r["endpoint"], r["batch"]),
                 {
                     "batch": r["batch"],
                     "device": r["device"],
+                    "endpoint": r["endpoint"],
                     "statuses": {},
                     "fetched": 0,
                     "first": r["first"],
@@ -504,12 +624,25 @@ class JobLedger:
         return list(out.values())
 
 
+def _filters(account: CloudAccount | None = None, **equal: str | None) -> tuple[list[str], list[str]]:
+    """WHERE clauses and parameters: ``column = value`` for the values given, and the account's."""
+    clauses = [f"{column}=?" for column, value in equal.items() if value is not None]
+    params = [value for value in equal.values() if value is not None]
+    if account is not None:
+        where, extra = account.clause()
+        clauses.append(f"({where})")
+        params.extend(extra)
+    return clauses, params
+
+
 def _job(row: sqlite3.Row) -> JobRecord:
     return JobRecord(
         row_id=int(row["row_id"]),
         submission_id=row["submission_id"],
         seq_hash=row["seq_hash"],
         device=row["device"],
+        endpoint=row["endpoint"],
+        project_id=row["project_id"],
         shots=int(row["shots"]),
         part=int(row["part"]),
         runs=int(row["runs"]),

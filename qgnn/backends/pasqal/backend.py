@@ -10,7 +10,9 @@ QPU time is paid and scarce, so this backend
 * records every job in a SQLite ledger (:mod:`qgnn.backends.ledger`) *before*
   sending it, so a rerun of the same command reuses recorded jobs (nothing is
   paid twice) and collects their results (nothing paid for is lost), even
-  after the process was killed mid-submission;
+  after the process was killed mid-submission; only jobs recorded for the
+  same :attr:`PasqalCloud.account` (endpoint and project) are reused, so a
+  rehearsal on a fake or staging server never answers for Pasqal's cloud;
 * bounds polling by ``timeout_s`` and retries transient HTTP failures itself
   (:mod:`qgnn.backends.pasqal.transport`);
 * reports failed jobs per sequence with the server's message, keeping the
@@ -37,8 +39,9 @@ import pulser
 from pulser.devices import Device
 
 from qgnn.backends.base import Measurement, check_evaluation_times, check_shots
-from qgnn.backends.ledger import JobLedger, JobRecord
+from qgnn.backends.ledger import CloudAccount, JobLedger, JobRecord
 from qgnn.backends.pasqal.connection import connect, endpoint_key, sdk_endpoints
+from qgnn.backends.pasqal.credentials import resolve_project_id
 from qgnn.backends.pasqal.devices import DEVICE_TYPES, QPU_DEVICES, fetch_device
 from qgnn.backends.pasqal.polling import poll_until, refresh_batch
 from qgnn.backends.pasqal.results import REJECTED, CloudJobError, JobFailure, outcome
@@ -159,6 +162,7 @@ class PasqalCloud:
         self.retry = retry if retry is not None else RetryPolicy()
         self.name = f"pasqal:{self.device}"
         self._connection: Any = None
+        self._account: CloudAccount | None = None
         self._device: Device | None = None
         self._token_provider_dropped = False
 
@@ -204,13 +208,27 @@ class PasqalCloud:
         """The core API URL requests go to."""
         return str(sdk_endpoints(self.endpoints).core)
 
+    @property
+    def account(self) -> CloudAccount:
+        """The core API URL and project the jobs go to; the ledger reuses only jobs recorded for it.
+
+        The project is resolved once (``project_id``, else ``$PASQAL_PROJECT_ID``,
+        else the config file) and is the one the connection logs in with.
+
+        Raises:
+            BackendError: no project id is configured.
+        """
+        if self._account is None:
+            self._account = CloudAccount(self.endpoint_url, resolve_project_id(self.project_id))
+        return self._account
+
     # ------------------------------------------------------------------ connection
 
     def _client(self) -> Any:
         """The SDK's ``PasqalCloudClient`` (logs in on first use)."""
         if self._connection is None:
             self._connection = connect(
-                project_id=self.project_id,
+                project_id=self.account.project_id,
                 endpoints=self.endpoints,
                 token_provider=self.token_provider,
                 auth_endpoint=self.auth_endpoint,
@@ -378,7 +396,9 @@ class PasqalCloud:
             return {
                 r.batch_id
                 for seq_hash in hashes
-                for r in self.ledger.jobs(seq_hash=seq_hash, device=self.device, unfinished=True)
+                for r in self.ledger.jobs(
+                    seq_hash=seq_hash, device=self.device, account=self.account, unfinished=True
+                )
                 if r.shots == n_shots and r.job_id is not None and r.batch_id is not None
             }
 
@@ -399,7 +419,11 @@ class PasqalCloud:
     def _outcome(
         self, position: int, p: PreparedSequence, shots: int, labels: Sequence[str] | None
     ) -> Measurement | JobFailure:
-        rows = [r for r in self.ledger.jobs(seq_hash=p.seq_hash, device=self.device) if r.shots == shots]
+        rows = [
+            r
+            for r in self.ledger.jobs(seq_hash=p.seq_hash, device=self.device, account=self.account)
+            if r.shots == shots
+        ]
         return outcome(
             position,
             str(labels[position]) if labels is not None else f"sequence {position}",
@@ -436,7 +460,7 @@ class PasqalCloud:
 
     def _submitter(self) -> Submitter:
         return Submitter(
-            self._client, self.ledger, self.device, self.endpoint_url, self.retry, self.max_jobs_per_batch
+            self._client, self.ledger, self.device, self.account, self.retry, self.max_jobs_per_batch
         )
 
     def _follow(self, pending: Callable[[], set[str]], timeout_s: float) -> None:
@@ -444,7 +468,7 @@ class PasqalCloud:
 
         def done() -> bool:
             for batch_id in sorted(pending()):
-                refresh_batch(self._client(), self.ledger, batch_id, self.retry)
+                refresh_batch(self._client(), self.ledger, self.account, batch_id, self.retry)
             return not pending()
 
         poll_until(done, time.monotonic() + timeout_s, self.poll_interval_s)
@@ -452,7 +476,7 @@ class PasqalCloud:
     # ------------------------------------------------------------------ ledger operations (CLI)
 
     def refresh(self, *, batch_id: str | None = None, timeout_s: float = 0.0) -> list[JobRecord]:
-        """Settle interrupted submissions, then poll recorded unfinished jobs of this device.
+        """Settle interrupted submissions, then poll recorded unfinished jobs of this device and account.
 
         Args:
             batch_id: only this batch.
@@ -460,7 +484,7 @@ class PasqalCloud:
                 pass (0: poll once).
 
         Returns:
-            The ledger's jobs of this device (or batch) after the refresh.
+            The ledger's jobs of this device and account (or batch) after the refresh.
         """
         check_seconds("timeout_s", timeout_s, allow_zero=True)
         self._submitter().reconcile_pending()
@@ -468,33 +492,49 @@ class PasqalCloud:
         def pending() -> set[str]:
             return {
                 r.batch_id
-                for r in self.ledger.jobs(device=self.device, batch_id=batch_id, unfinished=True)
+                for r in self.ledger.jobs(
+                    device=self.device, batch_id=batch_id, account=self.account, unfinished=True
+                )
                 if r.batch_id is not None and r.job_id is not None
             }
 
         self._follow(pending, timeout_s)
-        return self.ledger.jobs(device=self.device, batch_id=batch_id)
+        return self.ledger.jobs(device=self.device, batch_id=batch_id, account=self.account)
 
     def cancel(self, batch_id: str | None = None) -> list[str]:
-        """Cancel a recorded batch (default: every batch of this device with unfinished jobs).
+        """Cancel a batch (default: every recorded batch of this device and account with unfinished jobs).
 
         Returns:
             The ids of the batches asked to cancel; the ledger records the new statuses.
+
+        Raises:
+            BackendError: ``batch_id`` is recorded only for another account (nothing is sent).
         """
-        client = self._client()
         if batch_id is not None:
+            elsewhere = {
+                (r.endpoint, r.project_id)
+                for r in self.ledger.jobs(batch_id=batch_id, include_superseded=True)
+            }
+            if elsewhere and not self.ledger.jobs(
+                batch_id=batch_id, account=self.account, include_superseded=True
+            ):
+                raise BackendError(
+                    f"batch {batch_id} is recorded for {sorted(elsewhere)} (endpoint, project), not "
+                    f"{self.account.endpoint} (project {self.account.project_id}): cancel it there"
+                )
             targets = [batch_id]
         else:
             targets = sorted(
                 {
                     r.batch_id
-                    for r in self.ledger.jobs(device=self.device, unfinished=True)
+                    for r in self.ledger.jobs(device=self.device, account=self.account, unfinished=True)
                     if r.batch_id is not None
                 }
             )
+        client = self._client()
         for b in targets:
             call(f"cancel batch {b}", functools.partial(client.cancel_batch, b), self.retry)
-            refresh_batch(client, self.ledger, b, self.retry)
+            refresh_batch(client, self.ledger, self.account, b, self.retry)
         return targets
 
 

@@ -12,7 +12,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from qgnn.backends.ledger import FAILED_STATUSES, KNOWN_STATUSES, RUNNING_STATUSES, SUBMITTING, JobLedger
+from qgnn.backends.ledger import (
+    FAILED_STATUSES,
+    KNOWN_STATUSES,
+    RUNNING_STATUSES,
+    SUBMITTING,
+    CloudAccount,
+    JobLedger,
+)
 from qgnn.backends.pasqal.results import read_counts
 from qgnn.backends.pasqal.transport import CloudRequestError, RetryPolicy, call
 from qgnn.errors import BackendError
@@ -53,12 +60,15 @@ def poll_until(
     return True
 
 
-def refresh_batch(client: Any, ledger: JobLedger, batch_id: str, retry: RetryPolicy) -> None:
+def refresh_batch(
+    client: Any, ledger: JobLedger, account: CloudAccount, batch_id: str, retry: RetryPolicy
+) -> None:
     """Record the statuses of a batch's jobs and the results of those that are done.
 
     Args:
-        client: the SDK's ``PasqalCloudClient``.
+        client: the SDK's ``PasqalCloudClient`` (logged in to ``account``).
         ledger: the job ledger holding the batch's jobs.
+        account: the cloud account ``client`` talks to; only its jobs are updated.
         batch_id: the batch.
         retry: retry policy of the requests.
 
@@ -82,7 +92,7 @@ def refresh_batch(client: Any, ledger: JobLedger, batch_id: str, retry: RetryPol
     updates: list[tuple[str, str, str | None, dict[str, int] | None]] = []
     unknown: list[str] = []
     try:  # results fetched before a failure are recorded all the same
-        for record in ledger.jobs(batch_id=batch_id, include_superseded=True):
+        for record in ledger.jobs(batch_id=batch_id, account=account, include_superseded=True):
             if record.job_id is None or record.has_results or record.failed:
                 continue
             job = by_id.get(record.job_id)
@@ -105,7 +115,7 @@ def refresh_batch(client: Any, ledger: JobLedger, batch_id: str, retry: RetryPol
                 message = problem or message
             updates.append((record.job_id, status, message, counts))
     finally:
-        ledger.update_jobs(updates)
+        ledger.update_jobs(updates, endpoint=account.endpoint)
     if unknown:
         raise CloudRequestError(
             "; ".join(unknown) + f" (known statuses: {sorted(KNOWN_STATUSES - {SUBMITTING})}); "

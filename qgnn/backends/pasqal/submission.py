@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qgnn.backends.ledger import JobLedger, JobRecord, PlannedJob
+from qgnn.backends.ledger import CloudAccount, JobLedger, JobRecord, PlannedJob
 from qgnn.backends.pasqal.devices import backend_configuration
 from qgnn.backends.pasqal.polling import poll_until
 from qgnn.backends.pasqal.transport import CloudRequestError, Failure, RetryPolicy, call, logger
@@ -31,13 +31,14 @@ class UnsettledSubmission(CloudRequestError):
 
 @dataclass(frozen=True)
 class Submitter:
-    """Sends the jobs of one device on one cloud as batches, never paying twice for a sequence.
+    """Sends the jobs of one device on one cloud account as batches, never paying twice for a sequence.
 
     Args:
         client: returns the SDK's ``PasqalCloudClient`` (logging in on first use).
         ledger: the job ledger.
         device: cloud device type (e.g. ``"EMU_MPS"``).
-        endpoint: the core API URL; intents recorded for another cloud are left alone.
+        account: the core API URL and project; jobs and intents recorded for
+            another account are neither reused nor settled here.
         retry: retry policy (``settle_s`` bounds the look-up of a lost batch).
         max_jobs_per_batch: split a submission into batches of at most this many jobs.
     """
@@ -45,7 +46,7 @@ class Submitter:
     client: Callable[[], Any]
     ledger: JobLedger
     device: str
-    endpoint: str
+    account: CloudAccount
     retry: RetryPolicy
     max_jobs_per_batch: int | None = None
 
@@ -58,7 +59,7 @@ class Submitter:
         force: bool = False,
         retry_failed: bool = False,
     ) -> None:
-        """Send the sequences the ledger holds no active job for (at ``shots``); reuse the others.
+        """Send the sequences without an active job (at ``shots``, on this account); reuse the others.
 
         Args:
             sequences: checked sequences (duplicates are sent once).
@@ -75,7 +76,7 @@ class Submitter:
             planned: list[PlannedJob] = []
             for seq_hash, p in unique.items():
                 tx.record_sequence(seq_hash, p.abstract_repr, p.qubit_ids)
-                active = tx.active_jobs(seq_hash, self.device, shots)
+                active = tx.active_jobs(seq_hash, self.device, shots, self.account)
                 if force or not active:
                     tx.supersede(r.row_id for r in active)
                     planned.extend(PlannedJob(seq_hash, shots, k, n) for k, n in enumerate(runs))
@@ -86,7 +87,7 @@ class Submitter:
             size = self.max_jobs_per_batch or max(len(planned), 1)
             for start in range(0, len(planned), size):
                 submission_ids.append(
-                    tx.add_submission(self.device, self.endpoint, planned[start : start + size])
+                    tx.add_submission(self.device, self.account, planned[start : start + size])
                 )
         for submission_id in submission_ids:
             self.send(submission_id)
@@ -96,12 +97,14 @@ class Submitter:
         for sub in self.ledger.submissions(device=self.device, pending_only=True):
             if sub.owner_alive():
                 continue
-            if sub.endpoint != self.endpoint:
+            if not sub.belongs_to(self.account):
                 logger.warning(
-                    "submission %s was recorded for %s, not %s: skipped",
+                    "submission %s was recorded for %s (project %s), not %s (project %s): skipped",
                     sub.submission_id,
                     sub.endpoint,
-                    self.endpoint,
+                    sub.project_id,
+                    self.account.endpoint,
+                    self.account.project_id,
                 )
                 continue
             rows = self.ledger.submission_jobs(sub.submission_id)

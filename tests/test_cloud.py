@@ -254,6 +254,11 @@ def test_recorded_jobs_are_reused_only_on_their_own_cloud(
         assert [m.counts for m in again] == [m.counts for m in on_second]
         assert [s.count("POST", "/api/v1/batches") for s in (cloud_server, other)] == [1, 1]
         assert len(ledger.jobs()) == 4
+        assert {r.endpoint for r in second.refresh()} == {other.url}  # polls its own jobs only
+        (first_batch,) = cloud_server.batches
+        with pytest.raises(BackendError, match=f"batch {first_batch} is recorded for .*cancel it there"):
+            second.cancel(first_batch)
+        assert other.count("PATCH", ".*/cancel") == 0
     finally:
         other.stop()
 

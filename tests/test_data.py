@@ -20,13 +20,14 @@ from qgnn.data import (
     GraphDataset,
     dataset_summary,
     from_pyg,
+    from_smiles,
     graph_index,
     load_dataset,
     to_pyg,
     validate_graph,
 )
 from qgnn.data.tu import parse_label_maps
-from qgnn.errors import ChecksumError, DatasetError, InvalidGraphError, MissingExtraError
+from qgnn.errors import ChecksumError, DatasetError, InvalidGraphError, InvalidInputError, MissingExtraError
 
 DATASETS = Path(__file__).resolve().parents[1] / "datasets"
 STATS = json.loads((DATASETS / "stats.json").read_text())
@@ -416,12 +417,76 @@ def test_esol_molecules() -> None:
     data = to_pyg(amygdalin, num_node_labels=esol.num_node_labels, num_edge_labels=esol.num_edge_labels)
     assert data.x.shape == (32, 54) and data.y.dtype.is_floating_point
     _assert_round_trip(amygdalin)
+    for k in (0, 3, 500, 1127):  # one SMILES→graph converter: from_smiles gives ESOL's graphs
+        mine, shipped = from_smiles(esol[k].graph["smiles"], index=k), esol[k]
+        assert list(mine.nodes(data="label")) == list(shipped.nodes(data="label"))
+        assert list(mine.nodes(data="element")) == list(shipped.nodes(data="element"))
+        assert list(mine.edges(data=True)) == list(shipped.edges(data=True))
+        assert (mine.graph["smiles"], mine.graph["index"]) == (shipped.graph["smiles"], k)
 
 
 def test_esol_without_rdkit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "rdkit", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'qgnn\[chem\]'"):
         load_dataset("ESOL")
+    with pytest.raises(MissingExtraError, match=r"rdkit is not installed.*qgnn\[chem\]"):
+        from_smiles("CCO")
+
+
+def test_from_smiles_benzene_and_ethanol() -> None:
+    pytest.importorskip("rdkit")
+    benzene = from_smiles("c1ccccc1")
+    assert benzene.number_of_nodes() == 6 and benzene.number_of_edges() == 6
+    assert nx.is_isomorphic(benzene, nx.cycle_graph(6))
+    assert set(benzene.nodes(data="element")) == {(k, "C") for k in range(6)}
+    assert {d["label"] for _, d in benzene.nodes(data=True)} == {6}
+    assert {(d["label"], d["bond"]) for *_, d in benzene.edges(data=True)} == {(0, "aromatic")}
+    assert benzene.graph["smiles"] == "c1ccccc1" and "index" not in benzene.graph
+    kekule = from_smiles(" C1=CC=CC=C1 ")  # RDKit perceives aromaticity: the same graph
+    assert list(kekule.edges(data=True)) == list(benzene.edges(data=True))
+    assert kekule.graph["smiles"] == "C1=CC=CC=C1"
+    ethanol = from_smiles("CCO", index=7)
+    assert list(ethanol.nodes(data=True)) == [
+        (0, {"label": 6, "element": "C"}),
+        (1, {"label": 6, "element": "C"}),
+        (2, {"label": 8, "element": "O"}),
+    ]
+    assert list(ethanol.edges(data=True)) == [
+        (0, 1, {"label": 1, "bond": "single"}),
+        (1, 2, {"label": 1, "bond": "single"}),
+    ]
+    assert graph_index(ethanol) == 7 and validate_graph(ethanol) is ethanol
+    explicit = from_smiles("[H]OC([H])([H])C([H])([H])[H]")  # written hydrogens are dropped too
+    assert sorted(explicit.nodes(data="element"), key=lambda x: x[1]) == [(1, "C"), (2, "C"), (0, "O")]
+    assert explicit.number_of_edges() == 2
+    bonds = {d["bond"]: d["label"] for *_, d in from_smiles("C#CC=CC").edges(data=True)}
+    assert bonds == {"triple": 3, "single": 1, "double": 2}  # non-aromatic code = bond order
+    a, b = to_pyg(ethanol), to_pyg(benzene)  # one one-hot width for every molecule
+    assert a.x.shape == (3, 119) and b.x.shape == (6, 119) and a.edge_attr.shape[1] == 4
+    assert a.x[2].argmax().item() == 8
+
+
+def test_from_smiles_bad_input() -> None:
+    pytest.importorskip("rdkit")
+    with pytest.raises(InvalidGraphError, match=r"graph 4: RDKit cannot parse SMILES 'C1CC\(';"):
+        from_smiles("C1CC(", index=4)
+    with pytest.raises(InvalidGraphError, match=r"^graph: RDKit cannot parse SMILES 'not a molecule'"):
+        from_smiles("not a molecule")
+    with pytest.raises(InvalidGraphError, match=r"graph 2: SMILES '\[H\]\[H\]' has no heavy atom"):
+        from_smiles("[H][H]", index=2)
+    with pytest.raises(InvalidGraphError, match="SMILES string is empty"):
+        from_smiles("  ")
+    with pytest.raises(InvalidInputError, match="a SMILES string is expected, got int"):
+        from_smiles(5)  # type: ignore[arg-type]
+    for index in ("3", 1.0, True):
+        with pytest.raises(InvalidInputError, match="index must be an integer"):
+            from_smiles("CCO", index=index)  # type: ignore[arg-type]
+    assert from_smiles("CCO", index=np.int64(3)).graph["index"] == 3
+    from qgnn.data.esol import read_esol
+
+    table = "Compound ID,measured log solubility in mols per litre,smiles\nok,1.0,CCO\nbad,2.0,C1CC\n"
+    with pytest.raises(DatasetError, match=r"esol.csv row 1 \(line 3\): RDKit cannot parse SMILES 'C1CC'"):
+        read_esol(table.encode(), "esol.csv")
 
 
 def _cli_output(capsys: pytest.CaptureFixture[str]) -> str:

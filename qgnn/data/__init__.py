@@ -8,7 +8,8 @@ what was read). :func:`to_pyg` / :func:`from_pyg` convert between networkx
 and PyTorch Geometric, with one one-hot width per dataset;
 :func:`validate_graph` is the input check shared by every stage taking a
 graph, and :func:`graph_index` the one rule for reading a graph's dataset
-index.
+index. :func:`from_smiles` turns a SMILES string into the heavy-atom graph
+ESOL's molecules get (RDKit, extra ``qgnn[chem]``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from qgnn.data.checksums import datasets_root
 from qgnn.data.convert import from_pyg, to_pyg
 from qgnn.data.dataset import GraphDataset
 from qgnn.data.registry import DATASET_NAMES, canonical_name, dataset_summary, load_dataset
+from qgnn.data.smiles import from_smiles
 from qgnn.data.validation import graph_index, validate_graph
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "dataset_summary",
     "datasets_root",
     "from_pyg",
+    "from_smiles",
     "graph_index",
     "load_dataset",
     "to_pyg",

@@ -1,9 +1,9 @@
 """Reader for ESOL (Delaney) solubility data: SMILES strings → molecular graphs.
 
 Needs RDKit (``pip install 'qgnn[chem]'``). Each molecule becomes a graph of
-its heavy atoms (hydrogens dropped): node code = atomic number, edge code =
-bond type (``0`` aromatic, ``1`` single, ``2`` double, ``3`` triple, the
-MUTAG convention, so non-aromatic codes equal the bond order).
+its heavy atoms through :func:`qgnn.data.smiles.parse_smiles` (the converter
+:func:`~qgnn.data.from_smiles` uses too): node code = atomic number, edge code
+= bond type (``0`` aromatic, ``1`` single, ``2`` double, ``3`` triple).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import io
 import numpy as np
 
 from qgnn.data.packed import PackedGraphs
+from qgnn.data.smiles import BOND_NAMES, UnreadableSmiles, parse_smiles
 from qgnn.errors import DatasetError, require_extra
 
 TARGET_COLUMN = "measured log solubility in mols per litre"
 SMILES_COLUMN = "smiles"
 ID_COLUMN = "Compound ID"
-BOND_NAMES: dict[int, str] = {0: "aromatic", 1: "single", 2: "double", 3: "triple"}
 
 
 def read_esol(data: bytes, file: str) -> PackedGraphs:
@@ -35,14 +35,6 @@ def read_esol(data: bytes, file: str) -> PackedGraphs:
             string does not parse (the message names the row).
     """
     require_extra("rdkit", "chem")
-    from rdkit import Chem, rdBase
-
-    codes = {
-        Chem.BondType.AROMATIC: 0,
-        Chem.BondType.SINGLE: 1,
-        Chem.BondType.DOUBLE: 2,
-        Chem.BondType.TRIPLE: 3,
-    }
     reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
     missing = {TARGET_COLUMN, SMILES_COLUMN, ID_COLUMN} - set(reader.fieldnames or ())
     if missing:
@@ -58,37 +50,21 @@ def read_esol(data: bytes, file: str) -> PackedGraphs:
     symbols: dict[int, str] = {}
     for row_number, row in enumerate(reader):
         where = f"{file} row {row_number} (line {row_number + 2})"
-        smiles = (row[SMILES_COLUMN] or "").strip()
         try:
             targets.append(float(row[TARGET_COLUMN]))
         except (TypeError, ValueError) as exc:
             raise DatasetError(f"{where}: target {row[TARGET_COLUMN]!r} is not a number") from exc
-        with rdBase.BlockLogs():
-            mol = Chem.MolFromSmiles(smiles) if smiles else None
-        if mol is None:
-            raise DatasetError(f"{where}: RDKit cannot parse SMILES {smiles!r}; fix or remove that row")
-        heavy: dict[int, int] = {}
-        for atom in mol.GetAtoms():
-            if atom.GetAtomicNum() != 1:
-                heavy[atom.GetIdx()] = len(heavy)
-                atoms.append(atom.GetAtomicNum())
-                symbols[atom.GetAtomicNum()] = atom.GetSymbol()
-        if not heavy:
-            raise DatasetError(f"{where}: SMILES {smiles!r} has no heavy atom; fix or remove that row")
-        count = 0
-        for bond in mol.GetBonds():
-            u, v = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
-            if u not in heavy or v not in heavy:
-                continue
-            code = codes.get(bond.GetBondType())
-            if code is None:
-                raise DatasetError(f"{where}: unsupported bond type {bond.GetBondType()} in {smiles!r}")
-            edges.append((heavy[u], heavy[v]))
-            bonds.append(code)
-            count += 1
-        node_counts.append(len(heavy))
-        edge_counts.append(count)
-        smiles_list.append(smiles)
+        try:
+            molecule = parse_smiles(row[SMILES_COLUMN] or "")
+        except UnreadableSmiles as exc:
+            raise DatasetError(f"{where}: {exc}; fix or remove that row") from None
+        atoms.extend(molecule.atoms)
+        symbols.update(zip(molecule.atoms, molecule.symbols, strict=True))
+        edges.extend(molecule.edges)
+        bonds.extend(molecule.bonds)
+        node_counts.append(len(molecule.atoms))
+        edge_counts.append(len(molecule.edges))
+        smiles_list.append(molecule.smiles)
         compounds.append(row[ID_COLUMN])
     if not targets:
         raise DatasetError(f"{file} has no data rows")

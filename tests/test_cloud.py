@@ -40,6 +40,7 @@ from qgnn.backends.pasqal import (
     PasqalCloud,
     RetryPolicy,
     backend_from_spec,
+    login_source,
     split_shots,
 )
 from qgnn.errors import BackendError, InvalidInputError
@@ -858,6 +859,35 @@ def test_missing_or_exposed_credentials_are_refused(
     config.write_text('username = "x"\npasword = "typo"\n')
     with pytest.raises(BackendError, match="unknown keys \\['pasword'\\]"):
         make_cloud().fetch_device()
+
+
+def test_login_source_says_where_the_login_comes_from_never_what_it_is(
+    cloud_env: Path,
+    cloud_server: FakePasqalCloud,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from qgnn.backends.pasqal.credentials import resolve_login
+
+    caplog.set_level(logging.DEBUG)
+    assert login_source() == "environment" == resolve_login(None).source
+    monkeypatch.delenv("PASQAL_PASSWORD")
+    assert login_source() is None  # a username alone is no login
+    config = cloud_env / "pasqal.toml"
+    config.write_text(f'username = "{cloud_server.username}"\npassword = "{cloud_server.password}"\n')
+    config.chmod(0o600)
+    monkeypatch.setenv("QGNN_PASQAL_CONFIG", str(config))
+    assert login_source() == f"config file {config}" == resolve_login(None).source
+    monkeypatch.setenv("PASQAL_PASSWORD", "from-the-environment")
+    assert login_source() == "environment"  # the environment comes first, as when logging in
+    monkeypatch.delenv("PASQAL_PASSWORD")
+    config.chmod(0o644)
+    with pytest.raises(BackendError, match="chmod 600") as err:
+        login_source()
+    out, errout = capfd.readouterr()
+    for text in (str(err.value), caplog.text, out, errout):
+        assert cloud_server.password not in text and cloud_server.username not in text
 
 
 # ---------------------------------------------------------------------- ledger

@@ -4,6 +4,9 @@
 protocol on ``pasqal_cloud.PasqalCloudConnection``; every job goes through the
 :class:`~qgnn.backends.ledger.JobLedger` so reruns never pay twice.
 
+:func:`login_source` says where a login would come from (``"environment"``,
+``"config file <path>"`` or ``None``) without reading it out.
+
 Modules, one idea each: :mod:`.credentials` (where logins come from),
 :mod:`.connection` (endpoints and login), :mod:`.transport` (timeouts, the one
 retry loop, error messages), :mod:`.devices` (device types, fetched specs),
@@ -14,6 +17,7 @@ retry loop, error messages), :mod:`.devices` (device types, fetched specs),
 """
 
 from qgnn.backends.pasqal.backend import PasqalCloud, backend_from_spec
+from qgnn.backends.pasqal.credentials import login_source
 from qgnn.backends.pasqal.devices import DEVICE_TYPES
 from qgnn.backends.pasqal.results import CloudJobError, JobFailure
 from qgnn.backends.pasqal.transport import CloudRequestError, RetryPolicy
@@ -28,6 +32,7 @@ __all__ = [
     "PreparedSequence",
     "RetryPolicy",
     "backend_from_spec",
+    "login_source",
     "sequence_hash",
     "split_shots",
 ]

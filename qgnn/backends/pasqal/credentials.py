@@ -108,7 +108,7 @@ class Login:
     """Short-lived login material handed to the SDK; refuses to be printed or pickled.
 
     Args:
-        source: where it came from: ``"token provider"``, ``"environment"`` or the config path.
+        source: where it came from: ``"token provider"``, ``"environment"`` or ``"config file <path>"``.
         username: account e-mail (``None`` with a token provider).
         password: account password (``None`` with a token provider).
         token_provider: a ``pasqal_cloud`` ``TokenProvider``.
@@ -132,6 +132,35 @@ class Login:
         return {"username": self.username, "password": self.password}
 
 
+def _password_login() -> Login | None:
+    """The username/password login of the environment, else of the config file, else ``None``."""
+    user, password = os.environ.get(ENV_USERNAME), os.environ.get(ENV_PASSWORD)
+    if user and password:
+        return Login(source="environment", username=user, password=password)
+    config = read_config()
+    if config.get("username") and config.get("password"):
+        return Login(
+            source=f"config file {config_path()}", username=config["username"], password=config["password"]
+        )
+    return None
+
+
+def login_source() -> str | None:
+    """Where a username/password login would come from now, never the credentials themselves.
+
+    Returns:
+        ``"environment"`` (``PASQAL_USERNAME`` and ``PASQAL_PASSWORD`` set),
+        ``"config file <path>"``, or ``None`` when neither holds both (then only a
+        ``token_provider`` can log in).
+
+    Raises:
+        BackendError: the config file is unreadable, malformed, or holds a
+            password while readable by others (as when logging in).
+    """
+    login = _password_login()
+    return None if login is None else login.source
+
+
 def resolve_login(token_provider: Any | None) -> Login:
     """Pick the login: the token provider, else the environment, else the config file.
 
@@ -140,12 +169,9 @@ def resolve_login(token_provider: Any | None) -> Login:
     """
     if token_provider is not None:
         return Login(source="token provider", token_provider=token_provider)
-    user, password = os.environ.get(ENV_USERNAME), os.environ.get(ENV_PASSWORD)
-    if user and password:
-        return Login(source="environment", username=user, password=password)
-    config = read_config()
-    if config.get("username") and config.get("password"):
-        return Login(source=str(config_path()), username=config["username"], password=config["password"])
+    login = _password_login()
+    if login is not None:
+        return login
     raise BackendError(
         f"no Pasqal cloud credentials: set {ENV_USERNAME} and {ENV_PASSWORD}, write username and password "
         f"to {config_path()} (chmod 600), or pass token_provider=<pasqal_cloud TokenProvider>"

@@ -3,7 +3,9 @@
 :func:`embed` places one atom per node so that atoms of an edge blockade each
 other and atoms of a non-edge do not, within the device's limits, and returns
 an :class:`Embedding` (positions in µm, node ↔ qubit map, a validated
-``pulser.Register``, and an :class:`EmbeddingQuality` report).
+``pulser.Register`` — on a new register layout, or on a pre-calibrated
+layout's traps when the device accepts no new ones — and an
+:class:`EmbeddingQuality` report).
 :func:`embed_dataset` does it for a whole dataset and returns an
 :class:`EmbeddingReport`.
 """
@@ -11,6 +13,7 @@ an :class:`Embedding` (positions in µm, node ↔ qubit map, a validated
 from qgnn.embedding.embedder import (
     DEFAULT_MARGIN,
     DEFAULT_RABI_FREQUENCY,
+    AnyDevice,
     Embedding,
     EmbeddingWarning,
     blockade_radius,
@@ -23,6 +26,7 @@ from qgnn.embedding.report import EmbeddingRecord, EmbeddingReport, embed_datase
 __all__ = [
     "DEFAULT_MARGIN",
     "DEFAULT_RABI_FREQUENCY",
+    "AnyDevice",
     "Embedding",
     "EmbeddingQuality",
     "EmbeddingRecord",

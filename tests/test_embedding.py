@@ -4,6 +4,7 @@ and by an independent distance computation (scipy), never by the module's own qu
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import importlib.util
 import json
@@ -18,6 +19,7 @@ from pulser.devices import AnalogDevice, DigitalAnalogDevice, MockDevice
 from pulser.json.abstract_repr.deserializer import deserialize_device
 from scipy.spatial.distance import pdist, squareform
 
+import qgnn.embedding as embedding_package
 from qgnn.cli import embed as embed_cli
 from qgnn.data import load_dataset
 from qgnn.embedding import (
@@ -31,6 +33,7 @@ from qgnn.errors import InvalidGraphError, InvalidInputError, NotEmbeddableError
 
 OMEGA = 2 * math.pi
 SPECS = Path(__file__).parent / "fixtures" / "pasqal_public_device_specs.json"
+CALIBRATED = Path(__file__).parent / "fixtures" / "pasqal_calibrated_device_specs.json"
 
 
 @pytest.fixture(scope="module")
@@ -315,12 +318,6 @@ def test_unconstrained_device_without_layout() -> None:
     assert independent_exact(emb, graph, MockDevice)
 
 
-def test_device_refusing_new_layouts(fresnel) -> None:
-    closed = dataclasses.replace(fresnel, accepts_new_layouts=False)
-    with pytest.raises(NotEmbeddableError, match="pre-calibrated"):
-        embed(nx.path_graph(3), closed)
-
-
 def test_lower_rabi_frequency_widens_the_radius() -> None:
     graph = nx.cycle_graph(5)
     emb = embed(graph, rabi_frequency=math.pi)
@@ -367,8 +364,23 @@ def test_embed_dataset_report(tmp_path: Path) -> None:
     data = json.loads(path.read_text())
     assert data["summary"]["n_graphs"] == 6 and len(data["graphs"]) == 6
     assert data["graphs"][4]["n_violations"] == report.embeddings[4].quality.n_violations
-    table = report.table()
-    assert "exact" in table and "graph 1000" in table
+    rows = table_rows(report.table())
+    assert (rows["exact"], rows["approximate"], rows["failed"], rows["total"]) == (4, 1, 1, 6)
+    assert "  graph 1000 (7 nodes) failed: graph 1000: node 0 " in report.table()
+    approx_line = f"  graph 4 (5 nodes) approximate: {approx.quality.n_violations} pair(s) violate"
+    assert approx_line in report.table()
+    assert summary["adjusted_rabi_frequency"] == 0
+    assert {r.rabi_frequency for r in report.records} == {OMEGA, None}
+
+
+def table_rows(table: str) -> dict[str, int]:
+    """Graph count of each status row (exact, approximate, failed, total) of a report table."""
+    rows = {}
+    for line in table.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] in ("exact", "approximate", "failed", "total") and words[1].isdigit():
+            rows[words[0]] = int(words[1])
+    return rows
 
 
 def test_embed_dataset_rejects_bad_rabi_up_front() -> None:
@@ -388,14 +400,41 @@ def test_draw_highlights_violations() -> None:
     ax = fig.axes[0]
     red = [line for line in ax.get_lines() if line.get_color() == "red"]
     assert len(red) == emb.quality.n_violations
-    assert len(ax.patches) >= emb.n_atoms  # one blockade disc per atom
-    assert all(p.get_radius() == pytest.approx(emb.blockade_radius / 2) for p in ax.patches[: emb.n_atoms])
+    discs = [p for p in ax.patches if p.get_radius() == pytest.approx(emb.blockade_radius / 2)]
+    assert len(discs) == emb.n_atoms  # Pulser's half-radius discs: they overlap iff the atoms blockade
+    (blockade,) = ax.collections[1:]  # after Pulser's atom scatter: its blockade-graph lines
+    dist = squareform(pdist(emb.positions))
+    assert len(blockade.get_segments()) == int(np.sum(np.triu(dist < emb.blockade_radius, 1)))
+    assert [p.get_radius() for p in ax.patches if p not in discs] == [AnalogDevice.max_radial_distance]
     exact = embed(nx.cycle_graph(4))
     assert independent_exact(exact, nx.cycle_graph(4), AnalogDevice)
     other = Figure()
     target = other.add_subplot()
     assert exact.draw(target) is other
     assert not [line for line in target.get_lines() if line.get_color() == "red"]
+
+
+def test_embedding_package_has_no_import_cycle_and_no_private_pulser_imports() -> None:
+    package = Path(embedding_package.__file__).parent
+    sources = {f"qgnn.embedding.{p.stem}": p for p in package.glob("*.py") if p.stem != "__init__"}
+    sources["qgnn.cli.embed"] = Path(embed_cli.__file__)
+    imports = nx.DiGraph()
+    for name, path in sources.items():
+        imports.add_node(name)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):  # also imports inside functions
+            modules = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            for module in modules:
+                assert not (module.startswith("pulser") and "._" in module), f"{name} imports {module}"
+                if module in sources:
+                    imports.add_edge(name, module)
+    assert nx.is_directed_acyclic_graph(imports), nx.find_cycle(imports)
+    assert "qgnn.embedding.drawing" not in sources  # drawing is Pulser's Register.draw now
 
 
 def _cli(argv: list[str]) -> int:
@@ -409,12 +448,38 @@ def test_cli_embed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report.json"
     code = _cli(["embed", "--dataset", "MUTAG", "--max-nodes", "12", "--out", str(out), "--no-progress"])
     assert code == 0
-    printed = capsys.readouterr().out
-    assert "exact" in printed and "approximate" in printed and "failed" in printed
+    rows = table_rows(capsys.readouterr().out)
     summary = json.loads(out.read_text())["summary"]
     assert summary["n_graphs"] == 29 and summary["device"] == "AnalogDevice"
+    assert rows == {
+        "exact": summary["exact"],
+        "approximate": summary["approximate"],
+        "failed": summary["failed"],
+        "total": 29,
+    }
     code = _cli(["embed", "--dataset", "PTC_FM", "--max-nodes", "4", "--device", str(SPECS), "--no-progress"])
-    assert code == 0 and "Fresnel" in capsys.readouterr().out
+    assert code == 0 and "device Fresnel, Ω = 6.283 rad/µs" in capsys.readouterr().out
+
+
+def test_cli_embed_on_calibrated_traps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "calibrated.json"
+    argv = ["embed", "--dataset", "PTC_FM", "--max-nodes", "7", "--device", f"{CALIBRATED}:FRESNEL"]
+    assert _cli([*argv, "--out", str(out), "--no-progress"]) == 0
+    fixed = json.loads(out.read_text())
+    assert _cli([*argv, "--out", str(out), "--no-progress", "--adjust-rabi-frequency"]) == 0
+    adjusted = json.loads(out.read_text())
+    printed = capsys.readouterr().out
+    # adjusting Ω only rescues graphs: those exact at 2π stay there, some failures embed elsewhere
+    assert fixed["summary"]["adjusted_rabi_frequency"] == 0
+    moved = [g for g in adjusted["graphs"] if g["rabi_frequency"] not in (None, OMEGA)]
+    assert len(moved) == adjusted["summary"]["adjusted_rabi_frequency"] > 0
+    assert adjusted["summary"]["exact"] == fixed["summary"]["exact"] + len(moved)
+    for before, after in zip(fixed["graphs"], adjusted["graphs"], strict=True):
+        if before["status"] == "exact":
+            assert after["rabi_frequency"] == OMEGA
+        else:
+            assert before["error"] == "NotEmbeddableError" and "pre-calibrated traps" in before["reason"]
+    assert f"embedded at an adjusted Ω: {len(moved)} graph(s)" in printed
 
 
 def test_cli_rejects_unknown_device(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,12 +8,11 @@ import math
 from pathlib import Path
 
 from pulser.devices import AnalogDevice, DigitalAnalogDevice, MockDevice, WeightedAnalogDevice
-from pulser.devices._device_datacls import BaseDevice
 from pulser.json.abstract_repr.deserializer import deserialize_device
 
-from qgnn.embedding import DEFAULT_RABI_FREQUENCY, embed_dataset
+from qgnn.embedding import DEFAULT_RABI_FREQUENCY, AnyDevice, embed_dataset
 
-DEVICES: dict[str, BaseDevice] = {
+DEVICES: dict[str, AnyDevice] = {
     "analog": AnalogDevice,
     "digital": DigitalAnalogDevice,
     "weighted": WeightedAnalogDevice,
@@ -22,7 +21,7 @@ DEVICES: dict[str, BaseDevice] = {
 """Built-in Pulser devices selectable by name."""
 
 
-def device_arg(spec: str) -> BaseDevice:
+def device_arg(spec: str) -> AnyDevice:
     """Parse ``--device``: a key of :data:`DEVICES`, or ``PATH[:NAME]`` of a JSON device spec.
 
     The JSON file holds one device's Pulser abstract representation, or a
@@ -70,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         rabi_frequency=args.rabi_frequency,
         seed=args.seed,
         progress=not args.no_progress,
+        adjust_rabi_frequency=args.adjust_rabi_frequency,
     )
     print(f"{args.dataset}" + (f" (≤ {args.max_nodes} nodes)" if args.max_nodes is not None else ""))
     print(report.table())
@@ -103,6 +103,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=float,
         default=DEFAULT_RABI_FREQUENCY,
         help=f"Rabi frequency Ω in rad/µs, sets the blockade radius (default 2π = {2 * math.pi:.4f})",
+    )
+    parser.add_argument(
+        "--adjust-rabi-frequency",
+        action="store_true",
+        help="on a device that accepts only pre-calibrated layouts, also try other Ω within its channel's "
+        "limits when the requested Ω does not realise a graph on the traps",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed of the layout search")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -9,16 +9,16 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import networkx as nx
 from pulser.devices import AnalogDevice
-from pulser.devices._device_datacls import BaseDevice
 from tqdm.auto import tqdm
 
 from qgnn.embedding.embedder import (
     DEFAULT_MARGIN,
     DEFAULT_RABI_FREQUENCY,
+    AnyDevice,
     Embedding,
     EmbeddingWarning,
     blockade_radius,
@@ -47,6 +47,8 @@ class EmbeddingRecord:
         non_edge_margin: shortest non-edge − radius in µm (``None`` when failed or complete).
         n_violations: pairs breaking the unit-disk condition (``None`` when failed).
         seconds: wall time of the embedding.
+        rabi_frequency: the embedding's Ω in rad/µs (``None`` when failed); differs
+            from the requested Ω only when it was adjusted on calibrated traps.
     """
 
     index: int
@@ -62,6 +64,7 @@ class EmbeddingRecord:
     non_edge_margin: float | None
     n_violations: int | None
     seconds: float
+    rabi_frequency: float | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,8 +75,8 @@ class EmbeddingReport:
         records: one :class:`EmbeddingRecord` per input graph, in input order.
         embeddings: the :class:`Embedding` of each graph (``None`` where it failed).
         device_name: the device's name.
-        rabi_frequency: Ω in rad/µs.
-        blockade_radius: the blockade radius in µm.
+        rabi_frequency: the requested Ω in rad/µs.
+        blockade_radius: the blockade radius at the requested Ω, in µm.
     """
 
     records: tuple[EmbeddingRecord, ...]
@@ -91,7 +94,8 @@ class EmbeddingReport:
         Returns:
             ``{"n_graphs", "exact", "approximate", "failed", "exact_fraction",
             "mean_seconds", "max_seconds", "failures": {error: count},
-            "device", "rabi_frequency", "blockade_radius_um"}``.
+            "device", "rabi_frequency", "blockade_radius_um",
+            "adjusted_rabi_frequency": graphs embedded at another Ω}``.
         """
         status = Counter(r.status for r in self.records)
         seconds = [r.seconds for r in self.records]
@@ -108,6 +112,9 @@ class EmbeddingReport:
             "device": self.device_name,
             "rabi_frequency": self.rabi_frequency,
             "blockade_radius_um": self.blockade_radius,
+            "adjusted_rabi_frequency": sum(
+                r.rabi_frequency is not None and r.rabi_frequency != self.rabi_frequency for r in self.records
+            ),
         }
 
     def to_json(self, path: str | Path) -> Path:
@@ -119,24 +126,30 @@ class EmbeddingReport:
         return path
 
     def table(self) -> str:
-        """A plain-text summary table, then one line per failed or approximate graph."""
-        status = Counter(r.status for r in self.records)
+        """The :meth:`summary` as a plain-text table, then one line per graph not exact at the requested Ω."""
+        summary = self.summary()
         n = len(self.records)
-        seconds = [r.seconds for r in self.records]
         lines = [
             f"device {self.device_name}, Ω = {self.rabi_frequency:.4g} rad/µs, "
             f"blockade radius {self.blockade_radius:.3f} µm",
             f"{'status':<12}{'graphs':>8}{'share':>9}",
         ]
         for key in ("exact", "approximate", "failed"):
-            lines.append(f"{key:<12}{status[key]:>8}{status[key] / max(n, 1):>9.1%}")
+            count = cast(int, summary[key])
+            lines.append(f"{key:<12}{count:>8}{count / max(n, 1):>9.1%}")
         lines.append(f"{'total':<12}{n:>8}")
         lines.append(
-            f"time per graph: mean {sum(seconds) / max(n, 1):.3f} s, max {max(seconds, default=0):.3f} s"
+            f"time per graph: mean {summary['mean_seconds']:.3f} s, max {summary['max_seconds']:.3f} s"
         )
+        if summary["adjusted_rabi_frequency"]:
+            lines.append(f"embedded at an adjusted Ω: {summary['adjusted_rabi_frequency']} graph(s)")
         for r in self.records:
             if r.status != "exact":
                 lines.append(f"  graph {r.index} ({r.n_nodes} nodes) {r.status}: {r.reason}")
+            elif r.rabi_frequency != self.rabi_frequency:
+                lines.append(
+                    f"  graph {r.index} ({r.n_nodes} nodes) exact at Ω = {r.rabi_frequency:.4g} rad/µs"
+                )
         return "\n".join(lines)
 
 
@@ -159,6 +172,7 @@ def _record(index: int, graph: nx.Graph, outcome: Embedding | Exception, seconds
             None,
             None,
             seconds,
+            None,
         )
     q = outcome.quality
     reason = None if q.is_exact else f"{q.n_violations} pair(s) violate the unit-disk condition"
@@ -176,17 +190,19 @@ def _record(index: int, graph: nx.Graph, outcome: Embedding | Exception, seconds
         q.non_edge_margin,
         q.n_violations,
         seconds,
+        outcome.rabi_frequency,
     )
 
 
 def embed_dataset(
     graphs: Iterable[nx.Graph],
-    device: BaseDevice = AnalogDevice,
+    device: AnyDevice = AnalogDevice,
     *,
     rabi_frequency: float = DEFAULT_RABI_FREQUENCY,
     seed: int = 0,
     progress: bool = True,
     margin: float = DEFAULT_MARGIN,
+    adjust_rabi_frequency: bool = False,
 ) -> EmbeddingReport:
     """Embed every graph with :func:`embed` and collect the outcomes.
 
@@ -202,6 +218,7 @@ def embed_dataset(
         seed: random seed passed to :func:`embed`.
         progress: show a tqdm progress bar.
         margin: safety margin passed to :func:`embed`.
+        adjust_rabi_frequency: passed to :func:`embed` (devices with calibrated layouts only).
 
     Returns:
         The :class:`EmbeddingReport`.
@@ -222,7 +239,13 @@ def embed_dataset(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", EmbeddingWarning)
                 outcome = embed(
-                    graph, device, rabi_frequency=rabi_frequency, seed=seed, index=index, margin=margin
+                    graph,
+                    device,
+                    rabi_frequency=rabi_frequency,
+                    seed=seed,
+                    index=index,
+                    margin=margin,
+                    adjust_rabi_frequency=adjust_rabi_frequency,
                 )
         except (InvalidGraphError, NotEmbeddableError) as exc:
             outcome = exc

@@ -1,253 +1,169 @@
-"""Speed and accuracy of the Subspace backend against emu-sv on the QEK drive.
+"""How the Subspace truncation error falls with the energy cutoff, and how honest its error estimate is.
 
-The QEK pulse (``qgnn.pulses.ConstantDrive``: Ω = 2π rad/µs, δ = 0, 660 ns) on
-Pulser's AnalogDevice, evaluated at the end of the pulse, one thread per
-process. Registers are PTC_FM molecules embedded with :func:`qgnn.embedding.embed`
-(``--source ptc_fm``, default) or random molecule-like layouts (each atom
-5–6.5 µm from an earlier one, none closer than 5 µm; ``--source random``).
+For ``--graphs`` MUTAG molecules of each size in ``--sizes`` (embedded by the
+pipeline on AnalogDevice, QEK pulse, evaluated at the end), the exact result
+(full 2**n space, ``Subspace(energy_cutoff=math.inf)``) and the result at each
+cutoff c of :data:`CUTOFFS` (units of E_drive): basis size and the error of
+every feature the pipeline returns — JS divergence (natural log) of P(k),
+max |Δ⟨n_i⟩|, max |ΔC_ij| (connected correlations). Then the default
+automatic search (``Subspace()``): the cutoff it accepted, its reported
+estimates (``truncation_js``, ``truncation_occupation_error``,
+``truncation_correlation_error``) and their ratio to the true errors (≥ 1:
+the estimate is conservative).
 
-Two parts, printed as tables and written to
-``benchmarks/results/subspace_scaling.json``:
+The summary gives, for each step of the automatic ladder (5 → 10 → 20 →
+23.8 → 28.3 → 33.6 → 40), the smallest factor by which the step divided
+each error over all graphs: the calibration behind the ladder described in
+:mod:`qgnn.backends.subspace.backend` (the search's difference between two
+cutoffs over-estimates the error of the finer one when that factor is ≥ 2).
 
-1. Scaling: for each atom count, ``--graphs`` registers; per graph the
-   emu-sv time (``EmuSV()``, dt = 10 ns, exact state) and the Subspace time at
-   each tolerance, the chosen cutoff and basis size, and the error against
-   emu-sv: Jensen–Shannon divergence (natural log) of the excitation
-   distribution and the largest |Δ⟨n_i⟩|.
-2. Throughput (``--throughput``): every PTC_FM graph with at most 14 atoms,
-   Subspace at tolerance 1e-3 in ``--processes`` worker processes; wall-clock
-   seconds per graph (sequence pickling included), against the 5.9 s/graph
-   anchor, and the error against emu-sv on ``--check`` of them.
-
-Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/subspace_scaling.py``
-(``--sizes 10 12 14 16 --graphs 3 --tolerances 1e-3 1e-5 --throughput``).
+Run: ``.venv/bin/python benchmarks/subspace_scaling.py`` (sizes 12 14 16 18,
+3 graphs each; about 10 minutes on one core) writes
+``benchmarks/results/subspace_scaling.json``; ``--quick`` (one 10-atom
+graph, seconds) writes ``subspace_scaling.quick.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import statistics
+import math
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pulser
-from pulser.devices import AnalogDevice
+from backend_runs import RESULTS, dataset_cases, machine, plain
 
-from qgnn.backends.base import js_divergence
-from qgnn.backends.emulators import EmuSV
-from qgnn.backends.subspace import Subspace
-from qgnn.pulses import ConstantDrive
-
-RESULTS = Path(__file__).resolve().parent / "results" / "subspace_scaling.json"
-ANCHOR_S_PER_GRAPH = 5.9  # the issue's anchor: the reference pipeline's time per PTC_FM graph
-
-
-def random_layout(n: int, seed: int) -> np.ndarray:
-    """Molecule-like random layout (µm): each atom 5–6.5 µm from an earlier one, all ≥ 5 µm apart."""
-    rng = np.random.default_rng(seed)
-    pts = [np.zeros(2)]
-    while len(pts) < n:
-        angle, r = rng.uniform(0, 2 * np.pi), rng.uniform(5.0, 6.5)
-        p = pts[rng.integers(len(pts))] + r * np.array([np.cos(angle), np.sin(angle)])
-        if min(np.linalg.norm(p - q) for q in pts) >= 5.0:
-            pts.append(p)
-    return np.array(pts)
+#: The automatic ladder, plus 14.1 (between its steps, to show the plateau below 20).
+CUTOFFS = (5.0, 10.0, 20.0 / math.sqrt(2.0), 20.0, 20.0 * 2**0.25, 20.0 * 2**0.5, 20.0 * 2**0.75, 40.0)
+LADDER = (5.0, 10.0, 20.0, 20.0 * 2**0.25, 20.0 * 2**0.5, 20.0 * 2**0.75, 40.0)
+METRICS = ("js", "occupation_error", "correlation_error")
+ESTIMATES = {
+    "js": "truncation_js",
+    "occupation_error": "truncation_occupation_error",
+    "correlation_error": "truncation_correlation_error",
+}
 
 
-def ptc_fm_sequences(
-    max_atoms: int, sizes: set[int] | None, per_size: int | None
-) -> list[tuple[int, pulser.Sequence]]:
-    """(dataset index, QEK sequence) of exactly embedded PTC_FM graphs."""
-    from qgnn.data import load_dataset
-    from qgnn.embedding import embed
+def feature_errors(m: Any, exact: Any) -> dict[str, float]:
+    from qgnn.backends.base import js_divergence
 
-    ds = load_dataset("PTC_FM", max_nodes=max_atoms)
-    taken: dict[int, int] = {}
-    out = []
-    for i in range(len(ds)):
-        graph = ds[i]
-        n = graph.number_of_nodes()
-        if (sizes is not None and n not in sizes) or (per_size is not None and taken.get(n, 0) >= per_size):
-            continue
+    return {
+        "js": float(js_divergence(m.excitation_distribution, exact.excitation_distribution).max()),
+        "occupation_error": float(np.abs(m.occupations - exact.occupations).max()),
+        "correlation_error": float(np.abs(m.connected_correlations() - exact.connected_correlations()).max()),
+    }
+
+
+def calibrate(case: Any) -> dict[str, Any]:
+    """Errors per cutoff against the full space; the automatic search's estimates against its true errors."""
+    import pulser
+
+    from qgnn.backends import Subspace
+
+    seq = pulser.Sequence.from_abstract_repr(case.sequence)
+    start = time.process_time()
+    (exact,) = Subspace(energy_cutoff=math.inf).run([seq])
+    row: dict[str, Any] = {
+        "index": case.index,
+        "n_atoms": case.n_atoms,
+        "exact_cpu_s": time.process_time() - start,
+        "cutoffs": [],
+    }
+    for c in CUTOFFS:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            emb = embed(graph, AnalogDevice)
-        if not emb.quality.is_exact:
-            continue
-        taken[n] = taken.get(n, 0) + 1
-        out.append((int(graph.graph["index"]), ConstantDrive().build(emb.register, AnalogDevice)))
-    return out
-
-
-def random_sequences(sizes: list[int], per_size: int) -> list[tuple[int, pulser.Sequence]]:
-    out = []
-    for n in sizes:
-        for k in range(per_size):
-            reg = pulser.Register.from_coordinates(random_layout(n, seed=1000 * n + k), prefix="q")
-            out.append((k, ConstantDrive().build(reg, AnalogDevice)))
-    return out
-
-
-def timed(fn: Any) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
-
-
-def errors(m: Any, ref: Any) -> dict[str, float]:
-    return {
-        "js_excitations": float(js_divergence(m.excitation_distribution, ref.excitation_distribution).max()),
-        "max_occupation_error": float(np.abs(m.occupations - ref.occupations).max()),
+            (m,) = Subspace(energy_cutoff=c, on_excess="ignore").run([seq])
+        row["cutoffs"].append({"cutoff": c, "basis_dim": m.settings["basis_dim"], **feature_errors(m, exact)})
+    start = time.process_time()
+    (auto,) = Subspace().run([seq])
+    true = feature_errors(auto, exact)
+    row["auto"] = {
+        "cpu_s": time.process_time() - start,
+        "energy_cutoff": auto.settings["energy_cutoff"],
+        "cutoffs_tried": list(auto.settings["cutoffs_tried"]),
+        "basis_dim": auto.settings["basis_dim"],
+        "true": true,
+        "estimate": {k: auto.settings[v] for k, v in ESTIMATES.items()},
+        "estimate_over_true": {
+            k: (auto.settings[v] / true[k] if true[k] > 0 else None) for k, v in ESTIMATES.items()
+        },
     }
+    return row
 
 
-def scaling(seqs: list[tuple[int, pulser.Sequence]], tolerances: list[float]) -> list[dict[str, Any]]:
-    rows = []
-    for index, seq in seqs:
-        n = len(seq.register.qubit_ids)
-        (ref,), t_ref = timed(lambda seq=seq: EmuSV().run([seq]))
-        row: dict[str, Any] = {"n_atoms": n, "graph": index, "emu_sv_s": t_ref, "subspace": {}}
-        for tol in tolerances:
-            (m,), t = timed(lambda seq=seq, tol=tol: Subspace(tolerance=tol).run([seq]))
-            row["subspace"][str(tol)] = {
-                "seconds": t,
-                "energy_cutoff": m.settings["energy_cutoff"],
-                "basis_dim": m.settings["basis_dim"],
-                "truncation_js": m.settings["truncation_js"],
-                **errors(m, ref),
-            }
-        rows.append(row)
-        print(
-            f"  n={n:2d} graph {index:4d}: emu-sv {t_ref:6.2f} s, "
-            + ", ".join(
-                f"tol {tol:g}: {row['subspace'][str(tol)]['seconds'] * 1e3:6.1f} ms "
-                f"(JS {row['subspace'][str(tol)]['js_excitations']:.1e})"
-                for tol in tolerances
-            ),
-            flush=True,
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Smallest error reduction per ladder step, and smallest estimate / true ratio, over all graphs."""
+    steps = []
+    for prev, nxt in zip(LADDER[:-1], LADDER[1:], strict=True):
+        entry: dict[str, Any] = {"from": prev, "to": nxt}
+        for metric in METRICS:
+            factors = []
+            for row in rows:
+                by_c = {round(c["cutoff"], 6): c for c in row["cutoffs"]}
+                e_prev, e_next = by_c[round(prev, 6)][metric], by_c[round(nxt, 6)][metric]
+                if e_next > 1e-14:  # below, both are at machine precision
+                    factors.append(e_prev / e_next)
+            entry[f"min_reduction_{metric}"] = min(factors) if factors else None
+        steps.append(entry)
+    ratios = {
+        k: min(
+            (r["auto"]["estimate_over_true"][k] for r in rows if r["auto"]["estimate_over_true"][k]),
+            default=None,
         )
-    return rows
-
-
-def summarise(rows: list[dict[str, Any]], tolerances: list[float]) -> list[dict[str, Any]]:
-    table = []
-    for n in sorted({r["n_atoms"] for r in rows}):
-        sub = [r for r in rows if r["n_atoms"] == n]
-        entry: dict[str, Any] = {
-            "n_atoms": n,
-            "graphs": len(sub),
-            "emu_sv_s": statistics.mean(r["emu_sv_s"] for r in sub),
-        }
-        for tol in tolerances:
-            cells = [r["subspace"][str(tol)] for r in sub]
-            t = statistics.mean(c["seconds"] for c in cells)
-            entry[str(tol)] = {
-                "seconds": t,
-                "speedup": entry["emu_sv_s"] / t,
-                "basis_fraction": statistics.mean(c["basis_dim"] / 2**n for c in cells),
-                "max_js": max(c["js_excitations"] for c in cells),
-                "max_occupation_error": max(c["max_occupation_error"] for c in cells),
-            }
-        table.append(entry)
-    head = f"{'atoms':>5} {'graphs':>6} {'emu-sv s':>9}"
-    for tol in tolerances:
-        head += f" | tol {tol:<7g}{'ms':>6} {'×':>6} {'basis':>6} {'max JS':>8} {'max Δn':>8}"
-    print(head)
-    for e in table:
-        line = f"{e['n_atoms']:5d} {e['graphs']:6d} {e['emu_sv_s']:9.2f}"
-        for tol in tolerances:
-            c = e[str(tol)]
-            line += (
-                f" | {'':11}{c['seconds'] * 1e3:6.1f} {c['speedup']:6.0f} {c['basis_fraction']:6.2f}"
-                f" {c['max_js']:8.1e} {c['max_occupation_error']:8.1e}"
-            )
-        print(line)
-    return table
-
-
-def _worker(batch: list[pulser.Sequence]) -> list[Any]:
-    import torch
-
-    torch.set_num_threads(1)
-    return Subspace(tolerance=1e-3).run(batch)
-
-
-def throughput(processes: int, check: int) -> dict[str, Any]:
-    seqs = [s for _, s in ptc_fm_sequences(14, None, None)]
-    chunks = [seqs[k::processes] for k in range(processes)]
-    t0 = time.perf_counter()
-    with ProcessPoolExecutor(processes) as pool:
-        parts = list(pool.map(_worker, chunks))
-    wall = time.perf_counter() - t0
-    per_graph = wall / len(seqs)
-    # undo the round-robin split
-    results: list[Any] = [None] * len(seqs)
-    for k, part in enumerate(parts):
-        results[k::processes] = part
-    checked = []
-    for seq, m in list(zip(seqs, results, strict=True))[:check]:
-        (ref,) = EmuSV().run([seq])
-        checked.append(errors(m, ref))
-    out = {
-        "graphs": len(seqs),
-        "processes": processes,
-        "wall_s": wall,
-        "s_per_graph": per_graph,
-        "speedup_vs_anchor": ANCHOR_S_PER_GRAPH / per_graph,
-        "checked_against_emu_sv": len(checked),
-        "max_js": max((c["js_excitations"] for c in checked), default=None),
-        "max_occupation_error": max((c["max_occupation_error"] for c in checked), default=None),
-        "max_truncation_js": max(m.settings["truncation_js"] for m in results),
+        for k in METRICS
     }
-    print(
-        f"throughput: {len(seqs)} PTC_FM graphs (≤ 14 atoms) in {wall:.2f} s with {processes} processes = "
-        f"{per_graph * 1e3:.1f} ms/graph, {out['speedup_vs_anchor']:.0f}× the {ANCHOR_S_PER_GRAPH} s anchor; "
-        f"max JS vs emu-sv on {len(checked)} of them: {out['max_js']}"
-    )
-    return out
+    return {"ladder_steps": steps, "min_estimate_over_true": ratios}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 12, 14, 16])
-    parser.add_argument("--graphs", type=int, default=3, help="registers per atom count")
-    parser.add_argument("--tolerances", type=float, nargs="+", default=[1e-3, 1e-5])
-    parser.add_argument("--source", choices=["ptc_fm", "random"], default="ptc_fm")
-    parser.add_argument("--throughput", action="store_true", help="also time all PTC_FM graphs ≤ 14 atoms")
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--check", type=int, default=20, help="throughput results checked against emu-sv")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON report path")
+    parser.add_argument("--quick", action="store_true", help="one 10-atom graph")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[12, 14, 16, 18])
+    parser.add_argument("--graphs", type=int, default=3, help="graphs per size")
+    parser.add_argument("--output", type=Path)
     args = parser.parse_args()
+    sizes, graphs = ([10], 1) if args.quick else (args.sizes, args.graphs)
 
     import torch
 
     torch.set_num_threads(1)
-    if args.source == "ptc_fm":
-        seqs = ptc_fm_sequences(max(args.sizes), set(args.sizes), args.graphs)
-    else:
-        seqs = random_sequences(args.sizes, args.graphs)
-    print(f"scaling ({args.source}, QEK drive, one thread, load average {os.getloadavg()[0]:.1f}):")
-    rows = scaling(seqs, args.tolerances)
-    table = summarise(rows, args.tolerances)
-    report: dict[str, Any] = {
-        "source": args.source,
-        "tolerances": args.tolerances,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average": os.getloadavg()},
-        "table": table,
+    rows = []
+    for case in dataset_cases("MUTAG", "qek", sizes=set(sizes), per_size=graphs):
+        row = calibrate(case)
+        rows.append(row)
+        a = row["auto"]
+        print(
+            f"{row['n_atoms']:2d} atoms graph {row['index']:3d}: "
+            + " ".join(f"{c['cutoff']:.3g}:{c['occupation_error']:.0e}" for c in row["cutoffs"])
+            + f" | auto c={a['energy_cutoff']:.3g} Δn true {a['true']['occupation_error']:.1e} "
+            f"est {a['estimate']['occupation_error']:.1e}",
+            flush=True,
+        )
+    summary = summarise(rows)
+    print(f"{'step':>12s} " + " ".join(f"{'min ÷ ' + m:>24s}" for m in METRICS))
+    for s in summary["ladder_steps"]:
+        cells = [s[f"min_reduction_{m}"] for m in METRICS]
+        print(
+            f"{s['from']:5.3g} → {s['to']:5.3g} "
+            + " ".join(f"{c:24.3g}" if c is not None else f"{'-':>24s}" for c in cells)
+        )
+    print("smallest estimate / true error of the automatic search:", summary["min_estimate_over_true"])
+    report = {
+        "machine": machine(),
+        "sizes": sizes,
+        "graphs_per_size": graphs,
+        "summary": summary,
         "rows": rows,
     }
-    if args.throughput:
-        report["throughput"] = throughput(args.processes, args.check)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2, default=str))
-    print(f"wrote {args.output}")
+    output = args.output or RESULTS / (
+        "subspace_scaling.quick.json" if args.quick else "subspace_scaling.json"
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(plain(report), indent=2))
+    print(f"wrote {output}")
 
 
 if __name__ == "__main__":

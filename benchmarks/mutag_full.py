@@ -1,0 +1,119 @@
+"""Every MUTAG graph through the default FeaturePipeline, cold cache: time, peak memory, error estimates.
+
+``FeaturePipeline()`` with its defaults (AnalogDevice, QEK pulse, the default
+backend ``Subspace()`` with its default memory budget), a fresh cache folder,
+``--workers`` worker processes of one thread. Recorded: wall time, peak RSS
+(this process and the largest worker), the graphs that failed and why (e.g.
+the memory guard's ``MemoryBudgetError``, which names the memory a graph
+needs), and over the featurised graphs the largest truncation estimates read
+back from their Measurements (``truncation_js``,
+``truncation_occupation_error``, ``truncation_correlation_error``), basis
+size and estimated run memory, per size band.
+
+Run: ``.venv/bin/python benchmarks/mutag_full.py`` (all 188 graphs, 2
+workers) writes ``benchmarks/results/mutag_full.json``; ``--quick`` (the 24
+smallest graphs, about a minute) writes ``mutag_full.quick.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from backend_runs import RESULTS, machine, plain
+
+ESTIMATES = ("truncation_js", "truncation_occupation_error", "truncation_correlation_error")
+BANDS = ((1, 14), (15, 18), (19, 22), (23, 28))
+
+
+def _max(values: list[Any]) -> Any:
+    numbers = [float(v) for v in values if v is not None]
+    return max(numbers) if numbers else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the 24 smallest graphs only")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args()
+
+    from qgnn.data import load_dataset
+    from qgnn.features import FeaturePipeline
+
+    ds = load_dataset("MUTAG")
+    graphs = [ds[i] for i in range(len(ds))]
+    if args.quick:
+        graphs = sorted(graphs, key=lambda g: g.number_of_nodes())[:24]
+    with tempfile.TemporaryDirectory(prefix="qgnn-mutag-cold-") as cache:
+        pipe = FeaturePipeline(cache_dir=cache, n_workers=args.workers)
+        start = time.perf_counter()
+        results = pipe.run(graphs)
+        wall = time.perf_counter() - start
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    ok = [r for r in results if r.ok]
+    failed = {r.index: r.error for r in results if not r.ok}
+    bands = []
+    for lo, hi in BANDS:
+        sel = [r for r in ok if lo <= r.n_nodes <= hi]
+        all_in_band = [r for r in results if lo <= r.n_nodes <= hi]
+        if not all_in_band:
+            continue
+        settings = [r.measurement.settings for r in sel]
+        bands.append(
+            {
+                "band": f"{lo}-{hi}",
+                "graphs": len(all_in_band),
+                "failed": len(all_in_band) - len(sel),
+                **{f"max_{k}": _max([s.get(k) for s in settings]) for k in ESTIMATES},
+                "max_basis_dim": _max([s.get("basis_dim") for s in settings]),
+                "max_memory_bytes": _max([s.get("memory_bytes") for s in settings]),
+            }
+        )
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "settings": {
+            "graphs": len(graphs),
+            "workers": args.workers,
+            "backend": plain(pipe.backend.cache_key()),
+            "memory_budget_bytes": getattr(pipe.backend, "memory_budget", None),
+        },
+        "wall_s": wall,
+        "peak_rss_mb": {"main": own, "largest_worker": child},
+        "featurised": len(ok),
+        "failed": failed,
+        "bands": bands,
+        **{f"max_{k}": _max([r.measurement.settings.get(k) for r in ok]) for k in ESTIMATES},
+    }
+    print(
+        f"MUTAG: {len(ok)}/{len(graphs)} graphs in {wall:.1f} s with {args.workers} workers "
+        f"(cold cache); peak RSS {own:.0f} MB main, {child:.0f} MB largest worker"
+    )
+    print(
+        f"{'band':6s} {'graphs':>6s} {'failed':>6s} {'max JS':>8s} {'max Δn':>8s} {'max ΔC':>8s} "
+        f"{'basis':>9s}"
+    )
+    for b in bands:
+        print(
+            f"{b['band']:6s} {b['graphs']:6d} {b['failed']:6d} "
+            + " ".join(
+                f"{b[f'max_{k}']:8.1e}" if b[f"max_{k}"] is not None else f"{'-':>8s}" for k in ESTIMATES
+            )
+            + f" {b['max_basis_dim'] or 0:9.0f}"
+        )
+    for index, why in list(failed.items())[:10]:
+        print(f"  graph {index}: {why}")
+    output = args.output or RESULTS / ("mutag_full.quick.json" if args.quick else "mutag_full.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(plain(report), indent=2))
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()

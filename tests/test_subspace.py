@@ -218,7 +218,8 @@ def test_time_dependent_pulse_matches_emu_sv() -> None:
     times = (0.3, 0.55, 1.0)
     (ref,) = EmuSV(dt=1.0).run([seq], evaluation_times=times)
     (m,) = Subspace(energy_cutoff=math.inf).run([seq], evaluation_times=times)
-    assert np.abs(m.probabilities - ref.probabilities).max() < 5e-5  # fourth-order steps of 40 ns (2e-5 measured)
+    # fourth-order steps of 40 ns (2e-5 measured)
+    assert np.abs(m.probabilities - ref.probabilities).max() < 5e-5
     (fine,) = Subspace(energy_cutoff=math.inf, dt=5.0).run([seq], evaluation_times=times)
     assert np.abs(fine.probabilities - ref.probabilities).max() < 1e-5
     (auto,) = Subspace(tolerance=1e-4).run([seq], evaluation_times=times)

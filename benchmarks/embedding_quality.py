@@ -20,6 +20,13 @@ AnalogDevice at Ω = 2π rad/µs, this prints one table and writes
 * ``qgnn exact``: :func:`qgnn.embedding.embed_dataset` (optimised, layout-mapped,
   device-validated registers), with the time per graph.
 
+A second table embeds the same graphs on other devices (Ω = 2π rad/µs
+requested): ``WeightedAnalogDevice`` (C6 of n = 75, new 150-trap layouts), and
+a QPU that accepts only a pre-calibrated 61-trap triangular lattice at 5 µm
+(``tests/fixtures/pasqal_calibrated_device_specs.json``), at the requested Ω
+and with Ω adjusted within the channel's limits (``adjusted``: graphs that
+embed only at another Ω; ``undecided``: the trap search ran out of budget).
+
 The molecule is rebuilt from qgnn.data's ``element`` node and ``bond`` edge
 attributes, as QEK does from PTC_FM's label codes. Needs rdkit (extra ``chem``).
 
@@ -33,19 +40,23 @@ import json
 import platform
 import statistics
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pulser
-from pulser.devices import AnalogDevice
+from pulser.devices import AnalogDevice, Device, WeightedAnalogDevice
 
 from qgnn.data import load_dataset
-from qgnn.embedding import DEFAULT_RABI_FREQUENCY, embed, embed_dataset
+from qgnn.embedding import DEFAULT_RABI_FREQUENCY, AnyDevice, EmbeddingReport, embed, embed_dataset
 from qgnn.errors import require_extra
 
 RESULTS = Path(__file__).resolve().parent / "results" / "embedding_quality.json"
+CALIBRATED_SPECS = (
+    Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "pasqal_calibrated_device_specs.json"
+)
 QEK_EPSILON_RADIUS_UM = 0.01  # qek.data.graphs.EPSILON_RADIUS_UM
 
 
@@ -117,14 +128,65 @@ class Row:
     qgnn_not_exact: list[dict[str, object]]
 
 
-def run_dataset(name: str, max_nodes: int, radius: float) -> Row:
-    """Embed one dataset with qgnn and check the references; return the counts."""
+@dataclass(frozen=True)
+class DeviceRow:
+    """qgnn's embedding outcomes for one dataset on one device (graph counts unless stated)."""
+
+    dataset: str
+    device: str
+    graphs: int
+    exact: int
+    approximate: int
+    failed: int
+    adjusted: int
+    undecided: int
+    seconds_mean: float
+    seconds_max: float
+
+
+def device_row(dataset: str, label: str, report: EmbeddingReport) -> DeviceRow:
+    """Summarise one :func:`embed_dataset` report as a :class:`DeviceRow`."""
+    records = report.records
+    seconds = [r.seconds for r in records]
+    status = Counter(r.status for r in records)
+    return DeviceRow(
+        dataset=dataset,
+        device=label,
+        graphs=len(records),
+        exact=status["exact"],
+        approximate=status["approximate"],
+        failed=status["failed"],
+        adjusted=sum(r.rabi_frequency not in (None, report.rabi_frequency) for r in records),
+        undecided=sum("search stopped" in (r.reason or "") for r in records),
+        seconds_mean=statistics.fmean(seconds),
+        seconds_max=max(seconds),
+    )
+
+
+def run_dataset(
+    name: str, max_nodes: int, radius: float, devices: dict[str, tuple[AnyDevice, bool]]
+) -> tuple[Row, list[DeviceRow]]:
+    """Embed one dataset with qgnn on AnalogDevice, check the references, and embed on ``devices``.
+
+    Args:
+        name: dataset name.
+        max_nodes: largest graph kept.
+        radius: AnalogDevice's blockade radius at Ω = 2π rad/µs (µm).
+        devices: label → (device, adjust Ω on calibrated traps).
+
+    Returns:
+        The reference :class:`Row` and one :class:`DeviceRow` per device (AnalogDevice first).
+    """
     graphs = list(load_dataset(name, max_nodes=max_nodes))
     refs = [reference_checks(g, radius) for g in graphs]
     report = embed_dataset(graphs, AnalogDevice, rabi_frequency=DEFAULT_RABI_FREQUENCY, progress=False)
+    device_rows = [device_row(name, AnalogDevice.name, report)]
+    for label, (device, adjust) in devices.items():
+        other = embed_dataset(graphs, device, progress=False, adjust_rabi_frequency=adjust)
+        device_rows.append(device_row(name, label, other))
     records = report.records
     seconds = [r.seconds for r in records]
-    return Row(
+    row = Row(
         dataset=name,
         max_nodes=max_nodes,
         graphs=len(graphs),
@@ -146,6 +208,7 @@ def run_dataset(name: str, max_nodes: int, radius: float) -> Row:
             if r.status != "exact"
         ],
     )
+    return row, device_rows
 
 
 def main() -> None:
@@ -154,14 +217,24 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["PTC_FM", "MUTAG"])
     parser.add_argument("--max-nodes", type=int, default=20)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--calibrated-specs", type=Path, default=CALIBRATED_SPECS)
     args = parser.parse_args()
     require_extra("rdkit", "chem")
 
+    qpu = Device.from_abstract_repr(json.loads(args.calibrated_specs.read_text(encoding="utf-8"))["FRESNEL"])
+    (layout,) = qpu.pre_calibrated_layouts
+    devices: dict[str, tuple[AnyDevice, bool]] = {
+        WeightedAnalogDevice.name: (WeightedAnalogDevice, False),
+        f"{qpu.name} calibrated, Ω = 2π": (qpu, False),
+        f"{qpu.name} calibrated, Ω adjusted": (qpu, True),
+    }
     radius = AnalogDevice.rydberg_blockade_radius(DEFAULT_RABI_FREQUENCY)
     embed(nx.cycle_graph(6))  # warm up imports so the first graph's time is not inflated
     start = time.perf_counter()
-    rows = [run_dataset(name, args.max_nodes, radius) for name in args.datasets]
+    results = [run_dataset(name, args.max_nodes, radius, devices) for name in args.datasets]
     total = time.perf_counter() - start
+    rows = [row for row, _ in results]
+    device_rows = [d for _, ds in results for d in ds]
 
     print(
         f"AnalogDevice, Ω = 2π rad/µs: blockade radius {radius:.3f} µm, min atom distance "
@@ -190,6 +263,23 @@ def main() -> None:
                 f"  {row.dataset} graph {item['index']} ({item['n_nodes']} nodes) not exact: {item['reason']}"
             )
 
+    print(
+        f"\nqgnn on other devices, Ω = 2π rad/µs requested (graphs ≤ {args.max_nodes} nodes); "
+        f"'{qpu.name} calibrated': only the pre-calibrated {layout}"
+    )
+    header = (
+        f"{'dataset':<9}{'device':<32}{'graphs':>7}{'exact':>12}{'approx':>8}{'failed':>8}"
+        f"{'adjusted':>10}{'undecided':>11}{'s/graph':>9}{'max s':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for d in device_rows:
+        print(
+            f"{d.dataset:<9}{d.device:<32}{d.graphs:>7}{f'{d.exact} ({d.exact / d.graphs:.0%})':>12}"
+            f"{d.approximate:>8}{d.failed:>8}{d.adjusted:>10}{d.undecided:>11}{d.seconds_mean:>9.4f}"
+            f"{d.seconds_max:>8.3f}"
+        )
+
     payload = {
         "device": AnalogDevice.name,
         "rabi_frequency_rad_per_us": DEFAULT_RABI_FREQUENCY,
@@ -200,6 +290,7 @@ def main() -> None:
         "python": platform.python_version(),
         "total_seconds": total,
         "rows": [asdict(row) for row in rows],
+        "devices": [asdict(d) for d in device_rows],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

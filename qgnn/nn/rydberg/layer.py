@@ -111,7 +111,8 @@ class RydbergEvolution(nn.Module):
             ≤ ``energy_cutoff`` × E_drive (E_drive = the largest drive energy the
             bounds allow, :attr:`PulseBounds.drive_energy`); ``None`` keeps all 2**n (exact).
         max_states: torch engine: basis states evolved together in one chunk.
-        trotter_step: pennylane engine: largest Trotter step (ns).
+        trotter_step: pennylane engine: largest Trotter step (ns), default 4 (max |Δ⟨n_i⟩|
+            ≈ 2e-4 on random pulses; the error falls as the step squared).
 
     Example:
         >>> import networkx as nx
@@ -141,7 +142,7 @@ class RydbergEvolution(nn.Module):
         engine: str = "torch",
         energy_cutoff: float | None = None,
         max_states: int = 1 << 15,
-        trotter_step: float = 1.0,
+        trotter_step: float = 4.0,
     ) -> None:
         super().__init__()
         if device is None:

@@ -51,7 +51,7 @@ class PennyLaneEngine:
 
     name = "pennylane"
 
-    def __init__(self, c6: float, trotter_step: float = 1.0, *, device_name: str = "default.qubit") -> None:
+    def __init__(self, c6: float, trotter_step: float = 4.0, *, device_name: str = "default.qubit") -> None:
         require_extra("pennylane", "pennylane")
         if (
             isinstance(trotter_step, bool)

@@ -8,12 +8,15 @@ feature (:mod:`qgnn.backends.subspace.error`): JS of the ``criterion``
 distribution ≤ ``tolerance``/2, and max |Δ⟨n_i⟩| and max |ΔC_ij| ≤
 ``occupation_tolerance``/2. The result at c is returned with those
 differences as its error estimates. Each step costs about as much as all the
-previous ones, so the search costs ≈ 2× the accepted evolution. The steps are
-calibrated on MUTAG molecules of 12–16 atoms (QEK drive, errors against the
-full space): from c = 20 on, each ×2^¼ step divides the error of ⟨n_i⟩, C_ij
-and JS by 6–100, so the difference to the previous cutoff over-estimates the
-error of the accepted result by about that factor; below 20 the error has
-plateaus (11.9 → 14.1 barely helps), hence the doubling there.
+previous ones, so the search costs ≈ 2× the accepted evolution. Calibration
+(``benchmarks/subspace_scaling.py``: 9 MUTAG molecules of 12–16 atoms, QEK
+drive, errors against the full space): each step from 10 → 20 on divides the
+error of P(k), ⟨n_i⟩ and C_ij by at least 5 (10 → 20: by ≥ 180), so the
+difference to the previous cutoff over-estimates the error of the accepted
+result (measured: JS by ≥ 2.8×, ⟨n_i⟩ and C_ij by ≥ 5.5×). Below 10 the error
+has plateaus (5 → 10 divides the ⟨n_i⟩ error by only 1.5), so an estimate from
+that step is not an upper bound: the search accepts no cutoff below 20 unless
+its basis already holds every bitstring.
 
 Memory: before a basis is built its bitstrings are counted (stopping at the
 budget), and the run's peak memory is estimated from the count
@@ -392,7 +395,7 @@ class Subspace:
                 break
             diff = difference(obs, finer_obs, self.criterion)
             run, obs, cutoff = finer, finer_obs, nxt
-            if self._within(diff, _AUTO_SAFETY):
+            if cutoff >= _AUTO_FINE_FROM and self._within(diff, _AUTO_SAFETY):
                 break
         leaked = leaked_weight(run, drive.groups, drive.omega_max)
         if run.basis.is_full:

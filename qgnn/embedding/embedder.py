@@ -28,7 +28,7 @@ import pulser
 from pulser.devices import AnalogDevice, Device, VirtualDevice
 
 from qgnn.data.validation import graph_index, validate_graph
-from qgnn.embedding.calibrated import layout_name, place_on_calibrated_layouts, uses_calibrated_layouts
+from qgnn.embedding.calibrated import place_on_calibrated_layouts, uses_calibrated_layouts
 from qgnn.embedding.layouts import layout_register
 from qgnn.embedding.obstructions import check_unit_disk_obstructions
 from qgnn.embedding.optimize import UnitDiskProblem, normalise_start, search
@@ -381,7 +381,7 @@ def embed(
             where=where,
         )
         register, radius, omega = placement.register, placement.blockade_radius, placement.rabi_frequency
-        start = f"calibrated:{layout_name(placement.layout)}"
+        start = f"calibrated:{placement.layout}"
     else:
         check_unit_disk_obstructions(graph, radius, float(device.min_atom_distance), device.name, where)
         atoms, start = _place_freely(graph, adjacency, device, radius, float(margin), int(seed), user, where)

@@ -12,8 +12,9 @@ lattice at the device's minimum spacing, inside its radial limit, at least that
 spacing away from every atom, the ones nearest the atoms first.
 
 The layout is built with Pulser's public ``RegisterLayout`` for real and
-virtual devices alike (``Register.with_automatic_layout`` accepts only a real
-``Device``, and its 1 µm mesh search takes ~1.5 s per register at 150 traps).
+virtual devices alike: ``Register.with_automatic_layout`` accepts only a real
+``Device``, and its greedy search over a 1 µm mesh of the whole radial disc
+slows down with the trap count.
 """
 
 from __future__ import annotations

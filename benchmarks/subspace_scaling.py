@@ -11,9 +11,10 @@ estimates (``truncation_js``, ``truncation_occupation_error``,
 ``truncation_correlation_error``) and their ratio to the true errors (≥ 1:
 the estimate is conservative).
 
-The summary gives, for each step of the automatic ladder (5 → 10 → 20 →
-23.8 → 28.3 → 33.6 → 40), the smallest factor by which the step divided
-each error over all graphs: the calibration behind the ladder described in
+The summary gives, for each step between consecutive cutoffs (5 → 10 → 14.1
+→ 20 below the automatic ladder, then its steps 20 → 23.8 → 28.3 → 33.6 →
+40), the smallest factor by which the step divided each error over all
+graphs: the calibration behind the ladder described in
 :mod:`qgnn.backends.subspace.backend` (the search's difference between two
 cutoffs over-estimates the error of the finer one when that factor is ≥ 2).
 
@@ -36,9 +37,9 @@ from typing import Any
 import numpy as np
 from backend_runs import RESULTS, dataset_cases, machine, plain
 
-#: The automatic ladder, plus 14.1 (between its steps, to show the plateau below 20).
-CUTOFFS = (5.0, 10.0, 20.0 / math.sqrt(2.0), 20.0, 20.0 * 2**0.25, 20.0 * 2**0.5, 20.0 * 2**0.75, 40.0)
-LADDER = (5.0, 10.0, 20.0, 20.0 * 2**0.25, 20.0 * 2**0.5, 20.0 * 2**0.75, 40.0)
+#: The automatic ladder (from 20, ×2^¼ per step) and, below it, the cutoffs that show why it starts at 20.
+LADDER = (20.0, 20.0 * 2**0.25, 20.0 * 2**0.5, 20.0 * 2**0.75, 40.0)
+CUTOFFS = (5.0, 10.0, 20.0 / math.sqrt(2.0), *LADDER)
 METRICS = ("js", "occupation_error", "correlation_error")
 ESTIMATES = {
     "js": "truncation_js",
@@ -97,8 +98,8 @@ def calibrate(case: Any) -> dict[str, Any]:
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Smallest error reduction per ladder step, and smallest estimate / true ratio, over all graphs."""
     steps = []
-    for prev, nxt in zip(LADDER[:-1], LADDER[1:], strict=True):
-        entry: dict[str, Any] = {"from": prev, "to": nxt}
+    for prev, nxt in zip(CUTOFFS[:-1], CUTOFFS[1:], strict=True):
+        entry: dict[str, Any] = {"from": prev, "to": nxt, "ladder_step": prev in LADDER}
         for metric in METRICS:
             factors = []
             for row in rows:

@@ -175,3 +175,17 @@ def test_default_weight_maps() -> None:
     chi = electronegativity_weights()
     assert chi["F"] == 1.0 and chi["Cs"] == 0.0
     assert chi["C"] < chi["N"] < chi["O"] < chi["F"]
+
+
+def test_build_sequence_refuses_an_embedding_made_for_another_rabi_frequency() -> None:
+    graph = labelled_path([0, 0, 0])
+    emb = embed(graph, AnalogDMMDevice, rabi_frequency=TWO_PI * 0.5)
+    with pytest.raises(ScheduleError, match=r"embedded for Ω = 3.14159 rad/µs but the schedule's registers"):
+        build_sequence(graph, emb, ConstantDrive(), AnalogDMMDevice)
+    segments = [(100, TWO_PI, 0.0), (100, TWO_PI * 0.2, 1.0)]
+    trained = PiecewiseConstant(segments, embedding_rabi_frequency=TWO_PI / 2)
+    assert trained.embedding_rabi_frequency == pytest.approx(math.pi)
+    assert build_sequence(graph, emb, trained, AnalogDMMDevice).get_duration() == 200
+    assert PiecewiseConstant([(100, 3.0, 0.0)]).embedding_rabi_frequency == 3.0
+    with pytest.raises(ScheduleError, match="embedding_rabi_frequency must be > 0"):
+        PiecewiseConstant([(100, 3.0, 0.0)], embedding_rabi_frequency=0.0)

@@ -128,6 +128,11 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _embedding_rabi_frequency(schedule: Any) -> float:
+    """The Ω (rad/µs) registers are embedded for (``embedding_rabi_frequency``, else the max Ω)."""
+    return float(getattr(schedule, "embedding_rabi_frequency", schedule.max_rabi_frequency))
+
+
 def _embed(graph: nx.Graph, index: int, config: _Config) -> Any:
     """Embed one graph; an approximate embedding is kept (its quality says so), not warned about."""
     from qgnn.embedding import EmbeddingWarning, embed
@@ -137,7 +142,7 @@ def _embed(graph: nx.Graph, index: int, config: _Config) -> Any:
         return embed(
             graph,
             config.device,
-            rabi_frequency=config.schedule.max_rabi_frequency,
+            rabi_frequency=_embedding_rabi_frequency(config.schedule),
             seed=config.embed_seed,
             strict=config.strict_embedding,
             index=index,
@@ -285,7 +290,8 @@ class FeaturePipeline:
         device: the Pulser device the registers and sequences must satisfy
             (default: the remote backend's fetched device, else ``AnalogDevice``).
         schedule: a :mod:`qgnn.pulses` schedule (default ``ConstantDrive()``:
-            Ω = 2π rad/µs, δ = 0, 660 ns); its ``max_rabi_frequency`` sets the
+            Ω = 2π rad/µs, δ = 0, 660 ns); its ``embedding_rabi_frequency``
+            (by default its ``max_rabi_frequency``) sets the
             blockade radius used by the embedding.
         backend: a :class:`qgnn.backends.Backend` (default
             ``Subspace(tolerance=1e-3)``: exact evolution in a truncated Rydberg
@@ -436,7 +442,7 @@ class FeaturePipeline:
                     for u, v, d in graph.edges(data=True)
                 ],
                 "device": self.device.to_abstract_repr(),
-                "rabi_frequency": self.schedule.max_rabi_frequency,
+                "rabi_frequency": _embedding_rabi_frequency(self.schedule),
                 "seed": self.embed_seed,
                 "strict": self.strict_embedding,
             }

@@ -7,12 +7,13 @@ sequence (and one cache / job-ledger entry), whichever entry point sent it.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import networkx as nx
 import pulser
 
-from qgnn.errors import InvalidInputError, graph_label
+from qgnn.errors import InvalidInputError, ScheduleError, graph_label
 from qgnn.pulses.devices import AnyDevice
 from qgnn.pulses.schedules import Schedule
 
@@ -61,7 +62,8 @@ def build_sequence(
 
     Raises:
         ScheduleError: the schedule violates the device's limits (or the device
-            has no DMM for a node detuning).
+            has no DMM for a node detuning), or its largest Ω is not the one
+            the embedding's blockade radius was chosen for.
         InvalidInputError: a node label has no weight.
 
     Example:
@@ -75,4 +77,11 @@ def build_sequence(
         >>> sorted(build_sequence(g, emb, drive, AnalogDMMDevice).declared_channels)
         ['dmm_0', 'rydberg_global']
     """
+    omega = schedule.embedding_rabi_frequency
+    if not math.isclose(omega, embedding.rabi_frequency, rel_tol=1e-9):
+        raise ScheduleError(
+            f"{graph_label(embedding.index)} was embedded for Ω = {embedding.rabi_frequency:.6g} rad/µs "
+            f"but the schedule's registers are meant for Ω = {omega:.6g} rad/µs, so the blockade graph "
+            "is not the embedded one; build the schedule for the embedding's rabi_frequency"
+        )
     return schedule.build(embedding.register, device, qubit_weights(graph, embedding, schedule))

@@ -17,15 +17,13 @@ import dataclasses
 
 from pulser.devices import (
     AnalogDevice,
-    Device,
     DigitalAnalogDevice,
     MockDevice,
     VirtualDevice,
     WeightedAnalogDevice,
 )
 
-AnyDevice = Device | VirtualDevice
-"""A Pulser device, physical or virtual (Pulser's public device types)."""
+from qgnn.embedding import AnyDevice
 
 AnalogDMMDevice: VirtualDevice = dataclasses.replace(
     AnalogDevice.to_virtual(),

@@ -70,6 +70,11 @@ class Schedule(Protocol):
         """Node labels as local detuning, or ``None`` (global drive only)."""
         ...
 
+    @property
+    def embedding_rabi_frequency(self) -> float:
+        """The Ω (rad/µs) whose blockade radius the register is embedded for."""
+        ...
+
     def build(
         self, register: BaseRegister, device: AnyDevice, qubit_weights: Mapping[str, float] | None = None
     ) -> pulser.Sequence:
@@ -257,6 +262,15 @@ class _Builder:
     node_detuning: NodeDetuning | None
 
     @property
+    def max_rabi_frequency(self) -> float:  # pragma: no cover - every schedule overrides it
+        raise NotImplementedError
+
+    @property
+    def embedding_rabi_frequency(self) -> float:
+        """The Ω (rad/µs) whose blockade radius registers are embedded for: the schedule's largest Ω."""
+        return self.max_rabi_frequency
+
+    @property
     def duration(self) -> int:  # pragma: no cover - every schedule overrides it
         raise NotImplementedError
 
@@ -426,10 +440,15 @@ class PiecewiseConstant(_Builder):
             order; at least one. Lists are accepted and stored as tuples.
         node_detuning: node labels as local detuning (needs a device with a
             DMM), default ``None``.
+        embedding_rabi_frequency: the Ω (rad/µs) whose blockade radius the
+            registers are embedded for; default ``None``: the largest segment
+            Ω (stored resolved). A trained pulse keeps the Ω of the registers
+            it was trained on.
     """
 
     segments: tuple[tuple[int, float, float], ...]
     node_detuning: NodeDetuning | None = None
+    embedding_rabi_frequency: float | None = None  # type: ignore[assignment]  # a field here
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -453,6 +472,13 @@ class PiecewiseConstant(_Builder):
             )
         object.__setattr__(self, "segments", tuple(out))
         object.__setattr__(self, "node_detuning", _node_detuning(owner, self.node_detuning))
+        if self.embedding_rabi_frequency is None:
+            omega = max(seg[1] for seg in out)
+        else:
+            omega = _amplitude(owner, "embedding_rabi_frequency", self.embedding_rabi_frequency)
+            if omega == 0:
+                raise ScheduleError(f"{owner}: embedding_rabi_frequency must be > 0 rad/µs (or None)")
+        object.__setattr__(self, "embedding_rabi_frequency", omega)
 
     @property
     def max_rabi_frequency(self) -> float:

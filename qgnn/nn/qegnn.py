@@ -153,9 +153,9 @@ def fit_kernel_alignment(
     labels = torch.as_tensor(np.asarray(y), dtype=torch.long)
     if labels.numel() != len(atoms) or len(atoms) < 2:
         raise InvalidInputError(f"need one class per graph and at least 2 graphs, got {len(atoms)} graphs")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "epochs" else 2):
-            raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+    for name, value, least in (("epochs", epochs, 0), ("batch_size", batch_size, 2)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise InvalidInputError(f"{name} must be an integer ≥ {least}, got {value!r}")
     log_mu = nn.Parameter(torch.tensor(math.log(mu), dtype=torch.float64))
     optimiser = torch.optim.Adam([*layer.parameters(), log_mu], lr=lr)
     rng = np.random.default_rng(seed)

@@ -1292,3 +1292,29 @@ def test_train_command_runs_through_the_cloud(
     assert cloud_server.count("POST", "/api/v1/batches") == 1
     assert "qek-svm" in capsys.readouterr().out
     assert json.loads((out / "PTC_FM-results.json").read_text())["config"]["backend"] == "pasqal:EMU_SV"
+
+
+def test_cli_counts_only_the_jobs_of_the_cloud_it_talks_to(
+    cloud_server: FakePasqalCloud,
+    cloud_env: Path,
+    fresnel: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = cloud_env / "seqs.json"
+    path.write_text(json.dumps([build(fresnel, PAIR).to_abstract_repr()]))
+    fast = ["--poll-interval", "0.02"]
+    cloud_server.hold_jobs()  # the first cloud's job stays unfinished
+    assert cli("cloud", "submit", "--sequences", str(path), "--device", "EMU_SV", *fast) == 0
+    assert cli("cloud", "fetch", *fast) == 3
+    other = FakePasqalCloud(seed=7).start()
+    try:
+        monkeypatch.setenv("QGNN_PASQAL_ENDPOINT", other.url)
+        monkeypatch.setenv("QGNN_PASQAL_AUTH_ENDPOINT", other.token_url)
+        capsys.readouterr()
+        assert cli("cloud", "fetch", *fast) == 0  # nothing unfinished on this account
+        assert cli("cloud", "resume", "--timeout", "5", *fast) == 0
+        assert other.count("GET", "/api/v1/batches") == 0 and other.count("POST", "/api/v1/batches") == 0
+        assert cloud_server.url in capsys.readouterr().out  # the summary names each batch's endpoint
+    finally:
+        other.stop()

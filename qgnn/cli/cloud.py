@@ -115,13 +115,22 @@ def _backend(args: argparse.Namespace, device: str, timeout_s: float = 3600.0) -
     )
 
 
+def _account(args: argparse.Namespace) -> Any:
+    """The cloud account (endpoint + project, no credentials) this command talks to.
+
+    The device named only completes the backend; the account does not depend on it.
+    """
+    return _backend(args, args.device or "FRESNEL").account
+
+
 def _devices(args: argparse.Namespace, ledger: JobLedger, batch: str | None = None) -> list[str]:
-    """The device asked for, else every device with unfinished (or this batch's) jobs in the ledger."""
+    """The device asked for, else every device with unfinished (or this batch's) jobs on this account."""
     if args.device:
         return [args.device]
-    jobs = ledger.jobs(batch_id=batch, unfinished=batch is None)
+    account = _account(args)
+    jobs = ledger.jobs(batch_id=batch, unfinished=batch is None, account=account)
     devices = {r.device for r in jobs} | {
-        s.device for s in ledger.submissions(pending_only=True) if batch is None
+        s.device for s in ledger.submissions(pending_only=True, account=account) if batch is None
     }
     if batch is not None and not devices:
         raise BackendError(f"batch {batch} is not in the job ledger {ledger.path}")
@@ -133,10 +142,10 @@ def _print_summary(ledger: JobLedger, batch: str | None = None) -> None:
     if not rows:
         print(f"no recorded jobs in {ledger.path}")
         return
-    print(f"{'batch':38} {'device':10} {'results':>7}  statuses")
+    print(f"{'batch':38} {'device':12} {'results':>7}  {'statuses':30} endpoint")
     for r in rows:
         statuses = " ".join(f"{k}={v}" for k, v in sorted(r["statuses"].items()))
-        print(f"{r['batch']:38} {r['device']:10} {r['fetched']:>7}  {statuses}")
+        print(f"{r['batch']:38} {r['device']:12} {r['fetched']:>7}  {statuses:30} {r['endpoint']}")
 
 
 def _print_failures(records: list[JobRecord]) -> None:
@@ -200,7 +209,7 @@ def _fetch(args: argparse.Namespace) -> int:
         records += _backend(args, device).refresh(batch_id=args.batch, timeout_s=args.timeout)
     _print_failures(records)
     _print_summary(ledger, args.batch)
-    return 0 if not ledger.jobs(batch_id=args.batch, unfinished=True) else 3
+    return 0 if not ledger.jobs(batch_id=args.batch, unfinished=True, account=_account(args)) else 3
 
 
 def _cancel(args: argparse.Namespace) -> int:
@@ -219,4 +228,4 @@ def _resume(args: argparse.Namespace) -> int:
         records += _backend(args, device, timeout_s=args.timeout).refresh(timeout_s=args.timeout)
     _print_failures(records)
     _print_summary(ledger)
-    return 0 if not ledger.jobs(unfinished=True) else 3
+    return 0 if not ledger.jobs(unfinished=True, account=_account(args)) else 3

@@ -55,3 +55,29 @@ def test_train_parser_rejects_bad_protocol_arguments(argv: list[str], message: s
     assert exc.value.code == 2
     captured = capsys.readouterr()
     assert message in captured.err and captured.out == ""
+
+
+def test_train_prints_what_selections_chose_and_the_hybrid_lambdas(tmp_path, capsys) -> None:
+    argv = ["train", "--dataset", "PTC_FM", "--max-nodes", "6", "--limit", "24", "--folds", "3",
+            "--repeats", "1", "--workers", "1", "--model", "wl+qek-svm,classical-best",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    chose = next(line for line in lines if line.startswith("classical-best chose: "))
+    assert (
+        sum(int(part.split(" × ")[1]) for part in chose.removeprefix("classical-best chose: ").split(", "))
+        == 3
+    )
+    lambdas = next(
+        line for line in lines if line.startswith("wl+qek-svm: λ of the quantum kernel per fold: ")
+    )
+    assert len(lambdas.split(": ")[-1].split(", ")) == 3
+
+
+def test_demo_configuration_is_valid_and_shows_quantum_best_next_to_wl() -> None:
+    from qgnn.cli.train import DEMO
+    from qgnn.experiment import validate_config
+
+    config = validate_config(DEMO)
+    assert {"quantum-best", "wl-svm"} <= set(config.models)
+    assert len(config.evaluation_times) > 1  # the pooled QEK joins quantum-best's choice

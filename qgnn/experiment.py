@@ -4,15 +4,21 @@ This is what ``qgnn train`` and ``qgnn demo`` call; notebooks can call it too.
 Every model in one run sees the same graphs and the same folds. The models
 are listed in :data:`MODELS` (``qgnn models`` prints them).
 
-Adding a model is one :class:`ModelSpec` in :data:`MODELS`: a kernel SVM
-gives ``gram`` (its Gram family, tuned by inner CV on each training fold);
+Adding a model is one :class:`ModelSpec` in ``_SPECS``: a kernel SVM gives
+``gram``, a function of the :class:`RunContext` returning its Gram source (a
+family, or one per fold; tuned by inner CV on each training fold, and
+joining ``quantum-best`` / ``classical-best`` unless ``selectable=False``);
 anything else gives ``evaluate``, a function of the :class:`RunContext`
 returning a :class:`~qgnn.evaluation.ModelResult` (one
-:class:`~qgnn.evaluation.FoldRecord` per ``ctx.folds``), e.g. a trained
-model living in ``qgnn.nn``::
+:class:`~qgnn.evaluation.FoldRecord` per ``ctx.folds``). A model living
+elsewhere is imported only when it runs, e.g. the trained-pulse models of
+``qgnn.nn.qegnn``::
 
-    ModelSpec("qek-trained", "QEK with a pulse trained per fold", quantum=True,
-              features=("plain",), evaluate=_external("qgnn.nn.qegnn", "evaluate_qek_trained")),
+    ModelSpec("qek-trained", "QEK with the pulse and label weights trained by kernel alignment on "
+              "each training fold, SVM", True, ("plain",), selectable=False,
+              gram=_external("qgnn.nn.qegnn", "qek_trained_gram")),
+    ModelSpec("qegnn", "Rydberg evolution layer trained end to end with a GIN head", True, ("plain",),
+              evaluate=_external("qgnn.nn.qegnn", "evaluate_qegnn"), classification=False),
 """
 
 from __future__ import annotations
@@ -183,6 +189,7 @@ class ModelSpec:
         gram: kernel SVMs: the Gram source for a run (tuned per fold by inner CV).
         evaluate: other models: a function of the run returning its ModelResult.
         members: models it selects among or combines (their time counts in its own).
+        selectable: a kernel model ``quantum-best`` / ``classical-best`` choose among.
         needs: a check of the loaded dataset and run; returns why the model
             cannot run there, or ``None``.
         classification: True when it only classifies.
@@ -197,13 +204,14 @@ class ModelSpec:
     members: tuple[str, ...] = ()
     needs: Callable[[Any, ExperimentConfig], str | None] | None = None
     classification: bool = True
+    selectable: bool = True
 
 
-def _external(module: str, function: str) -> Callable[[RunContext], ModelResult]:
-    """An evaluator living in another module, imported when the model runs."""
+def _external(module: str, function: str) -> Callable[[RunContext], Any]:
+    """``module.function(ctx)``, imported only when the model runs (a Gram source or a ModelResult)."""
 
-    def run(ctx: RunContext) -> ModelResult:
-        return getattr(importlib.import_module(module), function)(ctx)  # type: ignore[no-any-return]
+    def run(ctx: RunContext) -> Any:
+        return getattr(importlib.import_module(module), function)(ctx)
 
     return run
 
@@ -502,7 +510,7 @@ _SPECS: tuple[ModelSpec, ...] = (
         classification=False,
     ),
 )
-_KERNELS = [s for s in _SPECS if s.gram is not None]
+_KERNELS = [s for s in _SPECS if s.gram is not None and s.selectable]
 _SELECTIONS = (
     ModelSpec(
         "classical-best",

@@ -37,6 +37,7 @@ BACKENDS: dict[str, str] = {
     "subspace-tight": "Subspace(tolerance=1e-6, occupation_tolerance=1e-5) — reference beyond emu-sv",
     "emu-sv": "EmuSV() — exact state vector, default settings (dt = 10 ns)",
     "emu-mps": "EmuMPS() — default settings (dt = 10 ns, precision 1e-5, max bond 1024)",
+    "emu-sv-gpu": "EmuSV(gpu=True) — where a CUDA GPU is available",
 }
 SCHEDULES = ("qek", "sweep")
 
@@ -53,6 +54,8 @@ def make_backend(spec: str, max_memory: int | None = None) -> Any:
         return EmuSV()
     if spec == "emu-mps":
         return EmuMPS()
+    if spec == "emu-sv-gpu":
+        return EmuSV(gpu=True)
     raise ValueError(f"unknown backend {spec!r}; one of {sorted(BACKENDS)}")
 
 

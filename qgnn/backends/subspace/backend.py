@@ -119,8 +119,9 @@ class Subspace:
             raises. Default ``None`` (only the memory budget limits it).
         max_memory: largest estimated peak memory of one run (bytes); beyond
             it the sequence fails with ``MemoryBudgetError``. Default ``None``
-            = :func:`~qgnn.backends.subspace.memory.default_max_memory` (a
-            third of the machine's memory divided by its CPU cores).
+            = :func:`~qgnn.backends.subspace.memory.default_max_memory` (30 %
+            of the machine's memory divided by its CPU cores, the pipeline's
+            default number of workers).
         dt: largest step (ns) of the fourth-order integrator across
             time-varying stretches of the pulse, default 40 (constant
             stretches are one exact step; jumps between pulses are one 1-ns

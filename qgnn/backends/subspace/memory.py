@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from qgnn.backends.subspace.propagator import WORK_VECTORS
 from qgnn.errors import BackendError
 
-#: Fraction of the machine's physical memory the default budget shares out.
-MEMORY_SHARE = 1 / 3
+#: Fraction of the machine's physical memory the default budget shares out (the rest: the
+#: interpreters themselves, ~0.4 GB each with torch and pulser, the OS and other work).
+MEMORY_SHARE = 0.3
 #: Chunk work arrays and interpreter slack on top of the per-state costs (bytes).
 _FIXED_BYTES = 96 * 2**20
 _COMPLEX = 16
@@ -81,7 +82,7 @@ def machine_memory() -> int:
 
 
 def default_max_memory(workers: int | None = None) -> int:
-    """A safe budget per run: a third of the physical memory shared by the concurrent workers (bytes).
+    """A safe budget per run: 30 % of the physical memory shared by the concurrent workers (bytes).
 
     Args:
         workers: processes running at once (default: one per CPU core, the

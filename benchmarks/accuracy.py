@@ -286,7 +286,7 @@ def main() -> None:
             repeats=args.repeats,
             seed=0,
             workers=args.workers,
-            out=str(args.out / f"{args.name}-runs"),
+            out=str(args.out / "accuracy-runs" / args.name),
             limit=limit,
             gnn_epochs=args.epochs,
             evaluation_times=tuple(args.times),

@@ -521,8 +521,8 @@ _SELECTIONS = (
     ),
     ModelSpec(
         "quantum-best",
-        "picks among every quantum kernel model above (hybrids only with λ > 0) by inner CV on each "
-        "training fold",
+        "picks among every quantum kernel model above that can run (hybrids only with λ > 0; pooled "
+        "QEK only with ≥ 2 evaluation times) by inner CV on each training fold",
         True,
         evaluate=_best("quantum-best", quantum=True),
         members=tuple(s.name for s in _KERNELS if s.quantum),

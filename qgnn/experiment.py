@@ -685,8 +685,6 @@ def labelled_pipeline(base: Any, node_detuning: Any) -> Any:
     :data:`qgnn.pulses.AnalogDMMDevice` (same C6, so the same registers), a
     device with a DMM is kept, any other is a typed error.
     """
-    import copy
-
     from qgnn.pulses import DMM_DEVICE_NAMES, AnalogDMMDevice, has_dmm
 
     device = base.device
@@ -696,10 +694,8 @@ def labelled_pipeline(base: Any, node_detuning: Any) -> Any:
                 f"node labels need a device with a DMM; {device.name} has none: use one of {DMM_DEVICE_NAMES}"
             )
         device = AnalogDMMDevice
-    derived = copy.copy(base)
-    derived.schedule = dataclasses.replace(base.schedule, node_detuning=node_detuning)
-    derived._device = device  # FeaturePipeline has no public way to swap its device yet
-    return derived
+    schedule = dataclasses.replace(base.schedule, node_detuning=node_detuning)
+    return base.replace(device=device, schedule=schedule)
 
 
 def _featurise(name: str, pipeline: Any, graphs: list[nx.Graph]) -> tuple[list[Any], float, dict[str, Any]]:

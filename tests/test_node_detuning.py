@@ -189,3 +189,15 @@ def test_build_sequence_refuses_an_embedding_made_for_another_rabi_frequency() -
     assert PiecewiseConstant([(100, 3.0, 0.0)]).embedding_rabi_frequency == 3.0
     with pytest.raises(ScheduleError, match="embedding_rabi_frequency must be > 0"):
         PiecewiseConstant([(100, 3.0, 0.0)], embedding_rabi_frequency=0.0)
+
+
+def test_labelled_schedules_pickle_for_worker_processes() -> None:
+    import pickle
+
+    drive = ConstantDrive(node_detuning=NodeDetuning({0: 0.25, "N": 1.0}, detuning=-TWO_PI))
+    back = pickle.loads(pickle.dumps(drive))
+    assert back.node_detuning is not None
+    assert dict(back.node_detuning.weights) == {0: 0.25, "N": 1.0}
+    assert repr(back) == repr(drive)
+    with pytest.raises(TypeError):
+        back.node_detuning.weights[0] = 0.5  # type: ignore[index]  # still read-only

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from qgnn.backends import EmuSV
+from qgnn.errors import InvalidInputError
 from qgnn.features import FeaturePipeline
 from qgnn.pulses import AnalogDMMDevice, ConstantDrive, NodeDetuning
 
@@ -111,3 +112,18 @@ def test_a_script_from_stdin_runs_in_process_with_a_warning(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ok 8" in done.stdout
     assert "came from stdin or -c" in done.stderr
+
+
+def test_replace_keeps_every_other_setting(tmp_path: Path) -> None:
+    base = FeaturePipeline(
+        backend=EmuSV(), evaluation_times=(0.5, 1.0), cache_dir=tmp_path, n_workers=1, progress=False
+    )
+    labelled = base.replace(device=AnalogDMMDevice, schedule=ConstantDrive(node_detuning=LABELS))
+    assert labelled.device is AnalogDMMDevice and labelled.schedule.node_detuning is LABELS
+    assert labelled.backend is base.backend and labelled.evaluation_times == (0.5, 1.0)
+    assert labelled.n_workers == 1 and labelled.fingerprint() != base.fingerprint()
+    assert base.replace().fingerprint() == base.fingerprint()
+    with pytest.raises(InvalidInputError, match=r"unknown argument\(s\) \['devcie'\]"):
+        base.replace(devcie=AnalogDMMDevice)
+    with pytest.raises(InvalidInputError, match="n_workers must be a positive integer"):
+        base.replace(n_workers=0)

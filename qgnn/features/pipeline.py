@@ -382,6 +382,7 @@ class FeaturePipeline:
         self.embed_seed = embed_seed
         self.strict_embedding = strict_embedding
         self.progress = progress
+        self._cache_dir: str | Path | bool | None = cache_dir
         if cache_dir is False:
             self._embeddings: BlobCache | None = None
             self._measurements: BlobCache | None = None
@@ -390,6 +391,40 @@ class FeaturePipeline:
             self._embeddings = BlobCache(root, "embeddings")
             self._measurements = BlobCache(root, "measurements")
         self.last_run_seconds: dict[str, float] = {}
+
+    def replace(self, **changes: Any) -> FeaturePipeline:
+        """A new pipeline with the same settings except ``changes`` (any constructor argument).
+
+        Example:
+            >>> from qgnn.pulses import AnalogDMMDevice, ConstantDrive, NodeDetuning
+            >>> labelled = FeaturePipeline(progress=False).replace(
+            ...     device=AnalogDMMDevice, schedule=ConstantDrive(node_detuning=NodeDetuning({0: 1.0}, -6.0))
+            ... )
+
+        Raises:
+            InvalidInputError: an unknown argument name, or a value the constructor rejects.
+        """
+        current: dict[str, Any] = {
+            "device": self._device,
+            "schedule": self.schedule,
+            "backend": self.backend,
+            "evaluation_times": self.evaluation_times,
+            "shots": self.shots,
+            "cache_dir": self._cache_dir,
+            "n_workers": None if self._auto_workers else self.n_workers,
+            "threads_per_worker": self.threads_per_worker,
+            "executor": self.executor,
+            "embed_seed": self.embed_seed,
+            "strict_embedding": self.strict_embedding,
+            "progress": self.progress,
+        }
+        unknown = sorted(set(changes) - set(current))
+        if unknown:
+            raise InvalidInputError(
+                f"FeaturePipeline.replace: unknown argument(s) {unknown}; use {sorted(current)}"
+            )
+        current.update(changes)
+        return FeaturePipeline(**current)
 
     @property
     def device(self) -> pulser.devices.Device:

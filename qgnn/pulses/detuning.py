@@ -181,6 +181,11 @@ class NodeDetuning:
                 out[node] = _weight(self.weights(dict(attrs)), f"{where}: weight of node {node!r}")
         return out
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the constructor call (the read-only weight view itself cannot be pickled)."""
+        weights = dict(self.weights) if isinstance(self.weights, Mapping) else self.weights
+        return (type(self), (weights, self.detuning, self.attribute))
+
     def cache_key(self) -> dict[str, Any]:
         """Everything that changes the sequence, for cache keys and results JSON."""
         weights = (

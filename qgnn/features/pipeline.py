@@ -8,6 +8,7 @@ embedded or run is returned with its reason, never dropped.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import os
@@ -122,6 +123,7 @@ class _Outcome:
     sequence_key: str | None = None
     error: str | None = None
     seconds: float = 0.0
+    needed_bytes: int | None = None  # set when the backend refused the graph for its memory budget
 
 
 def _describe(exc: BaseException) -> str:
@@ -228,7 +230,13 @@ def _work(task: _Task) -> _Outcome:
             [sequence], shots=config.shots, evaluation_times=config.evaluation_times
         )
     except QgnnError as exc:
-        return _Outcome(task.position, embedding, error=_describe(exc), seconds=time.perf_counter() - start)
+        return _Outcome(
+            task.position,
+            embedding,
+            error=_describe(exc),
+            seconds=time.perf_counter() - start,
+            needed_bytes=getattr(exc, "needed_bytes", None),
+        )
     return _Outcome(task.position, embedding, measurement, key, seconds=time.perf_counter() - start)
 
 
@@ -637,6 +645,44 @@ class FeaturePipeline:
             self._measurements.put(outcome.sequence_key, _encode_measurement(outcome.measurement))
 
     def _execute(self, tasks: list[_Task]) -> Iterator[_Outcome]:
+        """Outcomes of ``tasks``; graphs refused for a worker's memory share are retried alone.
+
+        With several workers each run gets its share of the memory budget; a
+        graph that needs more (but fits the budget of one process running
+        alone) is run again in this process after the others, with the whole
+        budget, when the backend's budget was left at its default.
+        """
+        alone_budget = self._budget_alone()
+        retry: list[_Task] = []
+        by_position = {t.position: t for t in tasks}
+        for outcome in self._execute_all(tasks):
+            if (
+                alone_budget is not None
+                and outcome.needed_bytes is not None
+                and outcome.needed_bytes <= alone_budget
+                and outcome.embedding is not None
+            ):
+                task = by_position[outcome.position]
+                retry.append(dataclasses.replace(task, embedding=outcome.embedding))
+                continue
+            yield outcome
+        if retry:
+            assert alone_budget is not None
+            backend = copy.copy(self.backend)
+            backend.max_memory = alone_budget  # type: ignore[attr-defined]  # checked in _budget_alone
+            config = dataclasses.replace(self._config, backend=backend)
+            for task in retry:
+                yield _work(dataclasses.replace(task, config=config))
+
+    def _budget_alone(self) -> int | None:
+        """The memory budget of one graph running alone, when the backend's budget is the default share."""
+        if getattr(self.backend, "max_memory", 0) is not None or self.executor is not None:
+            return None
+        from qgnn.backends.subspace import default_max_memory
+
+        return default_max_memory(workers=1)
+
+    def _execute_all(self, tasks: list[_Task]) -> Iterator[_Outcome]:
         if not tasks:
             return
         if hasattr(self.backend, "run_detailed"):

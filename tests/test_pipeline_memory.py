@@ -1,0 +1,59 @@
+"""The pipeline and the Subspace memory budget: over-share graphs run alone, over-budget graphs fail alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from qgnn.backends import Subspace
+from qgnn.backends.subspace import memory
+from qgnn.embedding import embed
+from qgnn.features import FeaturePipeline
+from qgnn.pulses import ConstantDrive
+
+
+def big_and_small() -> list[nx.Graph]:
+    big = nx.cycle_graph(10)  # sparse: a large blockade-free basis
+    big.graph["index"] = 0
+    small = nx.path_graph(3)
+    small.graph["index"] = 1
+    return [big, small]
+
+
+def needed_bytes(graph: nx.Graph) -> int:
+    sequence = ConstantDrive().build(embed(graph).register, FeaturePipeline(progress=False).device)
+    return Subspace().memory_estimate(sequence).bytes
+
+
+def test_a_graph_over_a_workers_share_runs_alone_with_the_whole_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    graphs = big_and_small()
+    need = needed_bytes(graphs[0])
+    # 2 cores: a worker's share is about half of what the graphs need, running alone gives them enough
+    monkeypatch.setattr(memory.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(memory, "machine_memory", lambda: int(need / memory.MEMORY_SHARE * 1.01))
+    with pytest.raises(memory.MemoryBudgetError):
+        Subspace().run([ConstantDrive().build(embed(graphs[0]).register, FeaturePipeline().device)])
+    results = FeaturePipeline(n_workers=1, cache_dir=tmp_path, progress=False).run(graphs)
+    assert [r.ok for r in results] == [True, True], [r.error for r in results]
+
+
+def test_a_graph_over_the_whole_budget_fails_alone_and_the_rest_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    graphs = big_and_small()
+    need_big, need_small = needed_bytes(graphs[0]), needed_bytes(graphs[1])
+    assert need_small < need_big
+    alone = (need_big + need_small) / 2  # the small graph fits when alone, the big one never
+    monkeypatch.setattr(memory.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(memory, "machine_memory", lambda: int(alone / memory.MEMORY_SHARE))
+    big, small = FeaturePipeline(n_workers=1, cache_dir=tmp_path, progress=False).run(graphs)
+    assert small.ok
+    assert not big.ok and big.index == 0 and str(big.error).startswith("MemoryBudgetError: ")
+    explicit = Subspace(max_memory=10**12)  # a budget the user set is never second-guessed
+    pipeline = FeaturePipeline(backend=explicit, n_workers=1, cache_dir=tmp_path, progress=False)
+    (again, _) = pipeline.run(graphs)
+    assert again.ok

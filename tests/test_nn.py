@@ -518,7 +518,7 @@ def test_regression_fits_the_number_of_edges(cyclic_vs_tree: list[Data]) -> None
         assert np.isfinite(metrics["mae"]) and metrics["rmse"] >= metrics["mae"]
         assert outcome.val_loss[outcome.best_epoch] == min(outcome.val_loss)  # kept: lowest val loss
         if model == "qgin":  # the excitation histogram carries the graph size: well below the mean predictor
-            assert metrics["mae"] < 0.7 * baseline
+            assert metrics["mae"] < 0.8 * baseline
 
 
 def test_fit_evaluate_rejects_bad_inputs(cyclic_vs_tree: list[Data]) -> None:

@@ -251,6 +251,8 @@ def test_save_writes_json_and_plot_that_rebuild_the_schedule(tmp_path, triangle_
     assert rebuilt.segments == schedule.segments
     assert rebuilt.node_detuning.cache_key() == schedule.node_detuning.cache_key()
     assert loaded["durations_ns"] == [100, 100, 100]
+    assert rebuilt.embedding_rabi_frequency == TWO_PI  # the registers' Ω, not the trained largest Ω
+    assert rebuilt.max_rabi_frequency != TWO_PI
 
 
 def test_bad_configurations_raise_typed_errors(triangle_tail) -> None:
@@ -272,6 +274,8 @@ def test_bad_configurations_raise_typed_errors(triangle_tail) -> None:
         layer.prepare([nx.path_graph(4)], [emb])
     with pytest.raises(InvalidInputError, match="AtomGraph"):
         layer([])
+    with pytest.raises(InvalidInputError, match="embedding_rabi_frequency"):
+        RydbergEvolution(labels=[0, 1, 2], embedding_rabi_frequency=2.0).prepare([g], [emb])
 
 
 # ----------------------------------------------------------------------------- qek-trained and qegnn

@@ -13,7 +13,8 @@ import torch
 from pulser.devices import Device, VirtualDevice
 from torch import Tensor, nn
 
-from qgnn.errors import InvalidInputError
+from qgnn.embedding import DEFAULT_RABI_FREQUENCY
+from qgnn.errors import InvalidInputError, graph_label
 from qgnn.nn.rydberg.atoms import AtomGraph, Drive, Engine, Evolved
 from qgnn.nn.rydberg.pulse import (
     TWO_PI,
@@ -111,6 +112,10 @@ class RydbergEvolution(nn.Module):
             ≤ ``energy_cutoff`` × E_drive (E_drive = the largest drive energy the
             bounds allow, :attr:`PulseBounds.drive_energy`); ``None`` keeps all 2**n (exact).
         max_states: torch engine: basis states evolved together in one chunk.
+        embedding_rabi_frequency: the Ω (rad/µs) the registers are embedded for (their
+            blockade radius, ``Embedding.rabi_frequency``), default
+            :data:`qgnn.embedding.DEFAULT_RABI_FREQUENCY`; the exported schedule keeps it,
+            and :meth:`prepare` refuses embeddings made for another Ω.
         trotter_step: pennylane engine: largest Trotter step (ns), default 4 (max |Δ⟨n_i⟩|
             ≈ 2e-4 on random pulses; the error falls as the step squared).
 
@@ -143,6 +148,7 @@ class RydbergEvolution(nn.Module):
         energy_cutoff: float | None = None,
         max_states: int = 1 << 15,
         trotter_step: float = 4.0,
+        embedding_rabi_frequency: float = DEFAULT_RABI_FREQUENCY,
     ) -> None:
         super().__init__()
         if device is None:
@@ -160,6 +166,11 @@ class RydbergEvolution(nn.Module):
             max_dmm_detuning=max_dmm_detuning if labels is not None else None,
         )
         self.device = device
+        if not (isinstance(embedding_rabi_frequency, (int, float)) and embedding_rabi_frequency > 0):
+            raise InvalidInputError(
+                f"embedding_rabi_frequency must be > 0 rad/µs, got {embedding_rabi_frequency!r}"
+            )
+        self.embedding_rabi_frequency = float(embedding_rabi_frequency)
         self.pulse = TrainablePulse(
             bounds,
             labels,
@@ -195,9 +206,23 @@ class RydbergEvolution(nn.Module):
         return self.pulse.attribute if self.pulse.has_dmm else None
 
     def prepare(self, graphs: Sequence[nx.Graph], embeddings: Sequence[Any]) -> list[AtomGraph]:
-        """:class:`AtomGraph` of each (graph, embedding) pair, reading the labels the layer needs."""
+        """:class:`AtomGraph` of each (graph, embedding) pair, reading the labels the layer needs.
+
+        Raises:
+            InvalidInputError: lengths differ, an embedding is not its graph's,
+                a node lacks the label attribute, or an embedding was made for
+                another Ω than ``embedding_rabi_frequency``.
+        """
         if len(graphs) != len(embeddings):
             raise InvalidInputError(f"{len(graphs)} graphs but {len(embeddings)} embeddings")
+        for emb in embeddings:
+            omega = getattr(emb, "rabi_frequency", None)
+            if omega is not None and not math.isclose(omega, self.embedding_rabi_frequency, rel_tol=1e-9):
+                raise InvalidInputError(
+                    f"{graph_label(getattr(emb, 'index', None))} was embedded for Ω = {omega:.6g} rad/µs, "
+                    f"the layer for {self.embedding_rabi_frequency:.6g}: pass "
+                    f"embedding_rabi_frequency={omega!r}"
+                )
         return [
             AtomGraph.from_embedding(g, e, self.attribute) for g, e in zip(graphs, embeddings, strict=True)
         ]
@@ -240,8 +265,8 @@ class RydbergEvolution(nn.Module):
         )
 
     def pulse_values(self) -> dict[str, Any]:
-        """The learned pulse as plain numbers (see :meth:`TrainablePulse.values`)."""
-        return self.pulse.values()
+        """The learned pulse as numbers: :meth:`TrainablePulse.values` and ``embedding_rabi_frequency``."""
+        return {**self.pulse.values(), "embedding_rabi_frequency": self.embedding_rabi_frequency}
 
     def to_schedule(self) -> Any:
         """The learned pulse as a :class:`qgnn.pulses.PiecewiseConstant` (with its ``NodeDetuning``).

@@ -365,7 +365,9 @@ def schedule_from_values(values: Mapping[str, Any]) -> Any:
     """The :class:`~qgnn.pulses.PiecewiseConstant` of :meth:`TrainablePulse.values` (or its JSON).
 
     Node labels become a :class:`~qgnn.pulses.NodeDetuning` (label → weight,
-    constant δ_DMM, the same node attribute).
+    constant δ_DMM, the same node attribute); an ``embedding_rabi_frequency``
+    entry (as :meth:`RydbergEvolution.pulse_values` adds) is kept, so the
+    schedule builds on the registers it was trained on.
     """
     from qgnn.pulses import NodeDetuning, PiecewiseConstant
 
@@ -373,13 +375,13 @@ def schedule_from_values(values: Mapping[str, Any]) -> Any:
         (int(d), float(a), float(b))
         for d, a, b in zip(values["durations_ns"], values["amplitude"], values["detuning"], strict=True)
     )
-    if values.get("labels") is None:
-        return PiecewiseConstant(segments=segments)
-    weights = dict(zip(values["labels"], values["weights"], strict=True))
-    node = NodeDetuning(
-        weights=weights, detuning=float(values["dmm_detuning"]), attribute=values["attribute"]
+    node = None
+    if values.get("labels") is not None:
+        weights = dict(zip(values["labels"], values["weights"], strict=True))
+        node = NodeDetuning(weights, float(values["dmm_detuning"]), values["attribute"])
+    return PiecewiseConstant(
+        segments=segments, node_detuning=node, embedding_rabi_frequency=values.get("embedding_rabi_frequency")
     )
-    return PiecewiseConstant(segments=segments, node_detuning=node)
 
 
 def write_pulse(values: Mapping[str, Any], path: str | Path) -> Path:

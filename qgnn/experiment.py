@@ -11,14 +11,8 @@ joining ``quantum-best`` / ``classical-best`` unless ``selectable=False``);
 anything else gives ``evaluate``, a function of the :class:`RunContext`
 returning a :class:`~qgnn.evaluation.ModelResult` (one
 :class:`~qgnn.evaluation.FoldRecord` per ``ctx.folds``). A model living
-elsewhere is imported only when it runs, e.g. the trained-pulse models of
-``qgnn.nn.qegnn``::
-
-    ModelSpec("qek-trained", "QEK with the pulse and label weights trained by kernel alignment on "
-              "each training fold, SVM", True, ("plain",), selectable=False,
-              gram=_external("qgnn.nn.qegnn", "qek_trained_gram")),
-    ModelSpec("qegnn", "Rydberg evolution layer trained end to end with a GIN head", True, ("plain",),
-              evaluate=_external("qgnn.nn.qegnn", "evaluate_qegnn"), classification=False),
+elsewhere is imported only when it runs (``_external``), as the trained-pulse
+models of :mod:`qgnn.nn.qegnn` are.
 """
 
 from __future__ import annotations
@@ -507,6 +501,32 @@ _SPECS: tuple[ModelSpec, ...] = (
         True,
         ("plain",),
         evaluate=_gnn("qgps"),
+        classification=False,
+    ),
+    # trained pulses (qgnn.nn.rydberg): the pulse is chosen inside each training fold
+    ModelSpec(
+        "qek-trained",
+        "QEK with the pulse (5 segments of Ω, δ over 660 ns) and DMM label weights trained on each "
+        "training fold by kernel-target alignment (AnalogDMMDevice), SVM",
+        True,
+        ("plain",),
+        gram=_external("qgnn.nn.qegnn", "qek_trained_gram"),
+        selectable=False,  # quantum-best would retrain it for every inner split
+    ),
+    ModelSpec(
+        "qegnn",
+        "trainable RydbergEvolution layer into a GIN head, trained end to end (qgnn.nn)",
+        True,
+        ("plain",),
+        evaluate=_external("qgnn.nn.qegnn", "evaluate_qegnn"),
+        classification=False,
+    ),
+    ModelSpec(
+        "qegnn-fixed",
+        "the qegnn head on the untrained initial pulse (qgnn.nn): the baseline of qegnn",
+        True,
+        ("plain",),
+        evaluate=_external("qgnn.nn.qegnn", "evaluate_qegnn_fixed"),
         classification=False,
     ),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -436,3 +437,26 @@ def test_run_context_entry_reads_the_pipeline_embeddings(small_ptc, tmp_path) ->
     assert ctx.files == pulse_files(ds.name, "qek-trained", tmp_path)
     family = source(make_folds(ctx.y, folds=2, seed=0)[0])
     assert all(gram.shape == (len(ds), len(ds)) for gram in family.values())
+
+
+def test_qgnn_train_runs_the_trained_pulse_models_inside_each_training_fold(tmp_path: Path) -> None:
+    from qgnn.experiment import ExperimentConfig, run_experiment
+
+    config = ExperimentConfig(
+        dataset="PTC_FM",
+        models=("qek-svm", "qek-trained", "qegnn", "qegnn-fixed"),
+        max_nodes=6,
+        limit=24,
+        folds=2,
+        repeats=1,
+        gnn_epochs=2,
+        out=str(tmp_path),
+    )
+    report = run_experiment(config, progress=False)
+    assert [r.model for r in report.results] == list(config.models)
+    assert all(len(r.folds) == 2 for r in report.results)
+    pulses = json.loads((tmp_path / "PTC_FM-qek-trained-pulses.json").read_text())["folds"]
+    assert [(p["repeat"], p["fold"]) for p in pulses] == [(0, 0), (0, 1)]
+    for fold in pulses:  # alignment on the training graphs rose, and the pulse moved off its start
+        assert fold["alignment"][-1] > fold["alignment"][0]
+        assert max(abs(a - 2 * math.pi) for a in fold["pulse"]["amplitude"]) > 1e-3

@@ -5,13 +5,24 @@
   :class:`~qgnn.features.FeaturePipeline`;
 - :class:`QuantumDataset` — a shipped dataset featurised once and stored on disk;
 - :class:`QuantumGIN`, :class:`QuantumGPS`, :class:`GIN` — PyG models;
-- :func:`fit_evaluate_gnn`, :func:`plot_learning_curves`, :func:`evaluate_gnn` — cross-validation folds.
+- :func:`fit_evaluate_gnn`, :func:`plot_learning_curves`, :func:`evaluate_gnn` — cross-validation folds;
+- :class:`RydbergEvolution`, :class:`AtomGraph` — the trainable Rydberg evolution layer
+  (:mod:`qgnn.nn.rydberg`), :class:`QuantumEvolutionGNN` and kernel-target alignment
+  (:mod:`qgnn.nn.qegnn`).
 """
 
 from __future__ import annotations
 
 from qgnn.nn.dataset import QuantumDataset
 from qgnn.nn.models import GIN, QuantumGIN, QuantumGPS
+from qgnn.nn.qegnn import (
+    QuantumEvolutionGNN,
+    fit_kernel_alignment,
+    kernel_target_alignment,
+    qegnn_folds,
+    qek_trained_source,
+)
+from qgnn.nn.rydberg import AtomGraph, RydbergEvolution, RydbergOutput
 from qgnn.nn.training import (
     MODELS,
     FoldOutcome,
@@ -30,7 +41,11 @@ from qgnn.nn.transforms import (
 __all__ = [
     "GIN",
     "MODELS",
+    "AtomGraph",
     "FoldOutcome",
+    "QuantumEvolutionGNN",
+    "RydbergEvolution",
+    "RydbergOutput",
     "QuantumDataset",
     "QuantumFeatureWarning",
     "QuantumFeatures",
@@ -41,5 +56,9 @@ __all__ = [
     "correlation_encodings",
     "evaluate_gnn",
     "fit_evaluate_gnn",
+    "fit_kernel_alignment",
+    "kernel_target_alignment",
     "plot_learning_curves",
+    "qegnn_folds",
+    "qek_trained_source",
 ]

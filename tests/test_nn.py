@@ -16,7 +16,7 @@ from torch_geometric.loader import DataLoader
 from qgnn.data import load_dataset, to_pyg
 from qgnn.data.canonical import canonical_form, canonical_relabel, orbit_average
 from qgnn.errors import DatasetError, InvalidGraphError, InvalidInputError
-from qgnn.features import FeaturePipeline
+from qgnn.features import FeaturePipeline, label_vocabulary
 from qgnn.nn import (
     GIN,
     QuantumDataset,
@@ -57,6 +57,14 @@ def as_data(graph: nx.Graph, y: int | float, index: int) -> Data:
     data = to_pyg(graph)
     data.x = torch.ones(data.num_nodes, 1)
     return data
+
+
+def labelled_data(graph: nx.Graph, labels: list[int], y: int, index: int, width: int = 6) -> Data:
+    """A PyG graph whose node ``v`` has label code ``labels[v]`` (``node_label`` and a one-hot ``x``)."""
+    graph = nx.convert_node_labels_to_integers(graph)
+    nx.set_node_attributes(graph, dict(enumerate(labels)), "label")
+    graph.graph.update(y=y, index=index, num_node_labels=width)
+    return to_pyg(graph)
 
 
 def tadpole(cycle: int, tail: int) -> nx.Graph:
@@ -348,6 +356,108 @@ def test_transform_repr_is_offline_and_describes_the_pipeline() -> None:
     )
 
 
+# --- time pooling and per-label observables ---------------------------------------------------------
+
+
+def test_mean_pooling_is_the_mean_over_times_of_the_concatenated_features(pipeline: FeaturePipeline) -> None:
+    vocabulary = (0, 1, 2)
+    graphs = [
+        labelled_data(tadpole(5, 2), [0, 1, 0, 2, 1, 0, 1], 0, 6000),
+        labelled_data(nx.cycle_graph(6), [1, 1, 0, 0, 2, 2], 1, 6001),
+    ]
+    every = QuantumFeatures(pipeline, pe_dim=PE_DIM, hist_length=HIST, label_vocabulary=vocabulary)
+    mean = QuantumFeatures(
+        pipeline, pe_dim=PE_DIM, hist_length=HIST, label_vocabulary=vocabulary, pooling="mean"
+    )
+    last = QuantumFeatures(
+        pipeline, pe_dim=PE_DIM, hist_length=HIST, label_vocabulary=vocabulary, pooling="last"
+    )
+    t = len(TIMES)
+    assert (every.q_channels, mean.q_channels) == (t, 1)
+    assert (every.graph_dim, mean.graph_dim) == (t * 2 * len(vocabulary), 2 * len(vocabulary))
+    for a, m, z in zip(every.featurise(graphs), mean.featurise(graphs), last.featurise(graphs), strict=True):
+        n, e = a.num_nodes, a.edge_index.size(1)
+        # per-time blocks, time-major: (rows, T, width) from the concatenated features
+        blocks = {
+            "x_q": a.x_q.numpy().reshape(n, t, 1),
+            "pe_q": a.pe_q.numpy().reshape(n, t, 5 + PE_DIM),
+            "edge_attr_q": a.edge_attr_q.numpy().reshape(e, t, 1),
+            "hist_q": a.hist_q.numpy().reshape(1, t, HIST),
+            "g_q": a.g_q.numpy().reshape(1, t, 2 * len(vocabulary)),
+        }
+        assert not np.allclose(blocks["x_q"][:, 0], blocks["x_q"][:, -1])  # the times really differ
+        for key, value in blocks.items():
+            assert m[key].shape == (value.shape[0], value.shape[2]) == z[key].shape, key
+            np.testing.assert_allclose(m[key].numpy(), value.mean(axis=1), atol=1e-6, err_msg=key)
+            np.testing.assert_allclose(z[key].numpy(), value[:, -1], atol=0, err_msg=key)
+        assert m.pe_q.shape[1] == mean.pe_channels and a.pe_q.shape[1] == every.pe_channels
+    with pytest.raises(InvalidInputError, match="pooling must be one of"):
+        QuantumFeatures(pipeline, pooling="max")  # type: ignore[arg-type]
+    assert QuantumFeatures(pipeline, pooling=None).pooling == "concat"
+
+
+def test_label_observables_match_a_hand_computation_on_three_atoms(pipeline: FeaturePipeline) -> None:
+    # path 0-1-2 labelled 2, 2, 5; vocabulary (0, 2, 3): label 5 is outside it, labels 0 and 3 are absent
+    data = labelled_data(nx.path_graph(3), [2, 2, 5], 0, 6100)
+    vocabulary = (0, 2, 3)
+    transform = QuantumFeatures(pipeline, pe_dim=PE_DIM, hist_length=HIST, label_vocabulary=vocabulary)
+    out = transform(data)
+    assert out.q_ok.tolist() == [True] and out.g_q.shape == (1, len(TIMES) * 6)
+    x = out.x_q.numpy()  # ⟨n_i⟩, shape (3, T)
+    for k in range(len(TIMES)):
+        x0, x1 = float(x[0, k]), float(x[1, k])
+        hand = [0.0, (x0 + x1) / 2, 0.0, 0.0, x0 + x1, 0.0]  # means of 0, 2, 3, then sums
+        np.testing.assert_allclose(out.g_q[0, 6 * k : 6 * (k + 1)].numpy(), hand, atol=1e-6)
+        assert x0 + x1 > 0.05  # the atoms really are excited: a zero vector would not test much
+    # a node-label-free graph is a failure of that graph, with zero g_q of the right width
+    bare = Data(edge_index=data.edge_index, num_nodes=3, x=torch.rand(3, 2), idx=torch.tensor([6101]))
+    failed = transform(bare)
+    assert failed.q_ok.tolist() == [False] and "'label'" in transform.failures[6101]
+    assert failed.g_q.shape == out.g_q.shape and not failed.g_q.any()
+
+
+def test_relabelling_a_labelled_graph_leaves_g_q_unchanged(pipeline: FeaturePipeline) -> None:
+    graph = nx.convert_node_labels_to_integers(tadpole(5, 2))
+    labels = [0, 1, 0, 2, 1, 0, 1]
+    perm = np.random.default_rng(7).permutation(7)  # node v becomes node perm[v]
+    moved = nx.Graph()
+    moved.add_nodes_from(sorted(int(perm[v]) for v in graph))
+    moved.add_edges_from((int(perm[u]), int(perm[v])) for u, v in graph.edges)
+    moved_labels = [0] * 7
+    for v, label in enumerate(labels):
+        moved_labels[int(perm[v])] = label
+    transform = QuantumFeatures(pipeline, pe_dim=PE_DIM, hist_length=HIST, label_vocabulary=(0, 1, 2))
+    a, b = transform.featurise(
+        [labelled_data(graph, labels, 0, 6200), labelled_data(moved, moved_labels, 0, 6201)]
+    )
+    assert moved_labels != labels
+    torch.testing.assert_close(b.x_q[torch.as_tensor(perm)], a.x_q, atol=1e-6, rtol=0)
+    torch.testing.assert_close(b.g_q, a.g_q, atol=1e-6, rtol=0)
+    # every label is in the vocabulary: the per-label sums add up to Σ_i ⟨n_i⟩ at each time
+    sums = a.g_q.view(len(TIMES), 6)[:, 3:].sum(1)
+    torch.testing.assert_close(sums, a.x_q.sum(0), atol=1e-5, rtol=0)
+
+
+def test_transform_repr_changes_with_pooling_and_vocabulary() -> None:
+    def text(**options: object) -> str:
+        pipeline = _OfflinePipeline(evaluation_times=TIMES, cache_dir=False, progress=False)
+        return repr(QuantumFeatures(pipeline, pe_dim=3, **options))  # type: ignore[arg-type]
+
+    default = text()
+    assert "pooling" not in default and "label_vocabulary" not in default  # processed datasets stay valid
+    assert text(pooling="concat") == text(pooling=None) == default
+    variants = [text(pooling="mean"), text(pooling="last"), text(label_vocabulary=[0, 1])]
+    variants.append(text(label_vocabulary=[1, 0]))  # another column order is another feature layout
+    variants.append(text(pooling="mean", label_vocabulary=[0, 1]))
+    assert len({default, *variants}) == 6
+    assert "pooling='mean'" in variants[0] and "label_vocabulary=(0, 1)" in variants[2]
+    assert text(label_vocabulary=np.array([0, 1])) == variants[2]  # numpy labels read as Python ints
+    pipeline = _OfflinePipeline(evaluation_times=TIMES, cache_dir=False, progress=False)
+    for bad, match in (([], "empty"), ([0, 0], "repeated"), ({0, 1}, "ordered"), ("ab", "ordered")):
+        with pytest.raises(InvalidInputError, match=match):
+            QuantumFeatures(pipeline, label_vocabulary=bad)  # type: ignore[arg-type]
+
+
 # --- the dataset --------------------------------------------------------------------------------------
 
 
@@ -448,6 +558,70 @@ def test_models_map_a_batch_to_one_output_per_graph(cyclic_vs_tree: list[Data]) 
         QuantumGPS(*widths, 2, hidden=10, heads=4)
     with pytest.raises(InvalidGraphError, match="QuantumFeatures"):
         QuantumGIN(*widths, 2)(Batch.from_data_list([as_data(nx.path_graph(3), 0, 0)]))
+
+
+def test_models_append_g_q_to_the_readout(cyclic_vs_tree: list[Data]) -> None:
+    t = len(TIMES)
+    widths = (1, t, t * (5 + PE_DIM), t * HIST)
+    graphs = [d.clone() for d in cyclic_vs_tree[:4]]
+    for k, data in enumerate(graphs):
+        data.g_q = torch.full((1, 6), float(k))
+    batch = Batch.from_data_list(graphs)
+    assert batch.g_q.shape == (4, 6)
+    gin = QuantumGIN(*widths, 2, graph_dim=6, hidden=8, layers=2).eval()
+    gps = QuantumGPS(*widths, 2, graph_dim=6, hidden=8, heads=2, layers=2).eval()
+    for net in (gin, gps):
+        assert net.head.net[0].in_features == 2 * 8 + t * HIST + 6
+        before = net(batch)
+        assert before.shape == (4, 2)
+        batch.g_q = batch.g_q + 1.0
+        assert not torch.allclose(net(batch), before)  # g_q reaches the output
+        batch.g_q = batch.g_q - 1.0
+    with pytest.raises(InvalidGraphError, match="label_vocabulary"):
+        gin(Batch.from_data_list(cyclic_vs_tree[:2]))
+    with pytest.raises(InvalidGraphError, match="g_q of width 5"):
+        QuantumGIN(*widths, 2, graph_dim=5)(batch)
+    with pytest.raises(InvalidInputError, match="graph_dim"):
+        QuantumGPS(*widths, 2, graph_dim=0, hidden=8, heads=2)
+    # without graph_dim, g_q is ignored and the head is as before
+    assert QuantumGIN(*widths, 2, hidden=8, layers=2).head.net[0].in_features == 2 * 8 + t * HIST
+
+
+def test_a_model_reading_g_q_learns_what_only_the_labels_say(pipeline: FeaturePipeline) -> None:
+    # Each shape appears once with every atom labelled 0 (class 0) and once labelled 1 (class 1),
+    # and x is constant: only the per-label observables g_q carry the class.
+    shapes = [nx.cycle_graph(n) for n in (4, 5, 6, 7)] + [nx.path_graph(n) for n in (4, 5, 6, 7)]
+    shapes += [tadpole(4, 2), caterpillar(4, 2)]
+    datas = []
+    for k, shape in enumerate(shapes):
+        for label in (0, 1):
+            data = labelled_data(shape, [label] * shape.number_of_nodes(), label, 2 * k + label, width=2)
+            data.x = torch.ones(data.num_nodes, 1)
+            datas.append(data)
+    transform = QuantumFeatures(pipeline, pe_dim=PE_DIM, hist_length=HIST, label_vocabulary=(0, 1))
+    featured = transform.featurise(datas)
+    assert not transform.failures
+    train, test = split(featured)
+    net = build_model("qgin", train[0], task="classification", num_classes=2, hidden=8, layers=1)
+    assert net.graph_dim == transform.graph_dim == 2 * 2 * len(TIMES)
+    outcome = fit_evaluate_gnn(
+        "qgin",
+        train,
+        test,
+        task="classification",
+        num_classes=2,
+        seed=0,
+        epochs=30,
+        hidden=16,
+        layers=2,
+        lr=0.01,
+        batch_size=4,
+        patience=30,
+        val_fraction=0.2,
+        progress=False,
+    )
+    assert outcome.train_loss[-1] < 0.5 * outcome.train_loss[0]
+    assert outcome.metrics()["accuracy"] >= 0.8  # without g_q both members of a pair look the same
 
 
 @pytest.mark.parametrize("model", ["gin", "qgin", "qgps"])
@@ -576,6 +750,40 @@ def test_evaluate_gnn_runs_the_regression_folds_and_plots(pipeline: FeaturePipel
         assert set(record.metrics) == {"mae", "rmse"} and np.isfinite(record.metrics["mae"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.name == "ESOL-qgin-learning-curves.png"
+
+
+def test_evaluate_gnn_fits_the_label_vocabulary_on_training_graphs_only(
+    pipeline: FeaturePipeline, tmp_path
+) -> None:
+    from qgnn.evaluation import make_folds
+
+    ptc = load_dataset("PTC_FM", max_nodes=4)  # 21 molecules; labels 0, 1, 13 and 17 occur in one each
+    results = pipeline.run(list(ptc))
+    assert all(r.ok for r in results)
+    folds = make_folds(ptc.y, folds=3, repeats=1, seed=0, task="classification")
+    result, _ = evaluate_gnn(
+        "qgin",
+        ptc,
+        results,
+        folds,
+        seed=0,
+        epochs=3,
+        out=tmp_path,
+        progress=False,
+        pe_dim=PE_DIM,
+        hidden=8,
+        pooling="mean",
+        label_observables=True,
+    )
+    everything = label_vocabulary(list(ptc))
+    chosen = []
+    for fold, record in zip(folds, result.folds, strict=True):
+        train = label_vocabulary([ptc[int(i)] for i in fold.train])
+        assert record.best_params["label_vocabulary"] == ",".join(map(str, train))
+        chosen.append(train)
+    assert any(v != everything for v in chosen)  # a label seen only in a test fold got no column
+    with pytest.raises(InvalidInputError, match="qgin and qgps only"):
+        evaluate_gnn("gin", ptc, None, folds, seed=0, out=tmp_path, label_observables=True)
 
 
 def test_plot_learning_curves_writes_a_png(cyclic_vs_tree: list[Data], tmp_path) -> None:

@@ -2,7 +2,9 @@
 
 - :class:`QuantumFeatures` — a ``BaseTransform`` attaching ``x_q``, ``pe_q``,
   ``edge_attr_q``, ``hist_q`` and ``q_ok`` measured by a
-  :class:`~qgnn.features.FeaturePipeline`;
+  :class:`~qgnn.features.FeaturePipeline` (evaluation times concatenated or
+  pooled, ``pooling=``), and the per-label observables ``g_q`` with a
+  ``label_vocabulary``;
 - :class:`QuantumDataset` — a shipped dataset featurised once and stored on disk;
 - :class:`QuantumGIN`, :class:`QuantumGPS`, :class:`GIN` — PyG models;
 - :func:`fit_evaluate_gnn`, :func:`plot_learning_curves`, :func:`evaluate_gnn` — cross-validation folds;

@@ -3,8 +3,11 @@
 All three share one recipe so that comparisons isolate the quantum inputs:
 ``layers`` message-passing layers of width ``hidden`` with BatchNorm and ReLU,
 a readout that sums each layer's node states per graph and concatenates the
-layers (GIN's jumping-knowledge readout), and an MLP head. Classification
-models return logits ``(B, out_channels)``; regression models return ``(B,)``.
+layers (GIN's jumping-knowledge readout), and an MLP head. The quantum models
+append graph-level quantum inputs to that readout before the head: the
+excitation histogram ``hist_q`` always, and the per-label observables ``g_q``
+when built with ``graph_dim``. Classification models return logits
+``(B, out_channels)``; regression models return ``(B,)``.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ def _require(batch: Batch, key: str, width: int, model: str) -> Tensor:
     value = getattr(batch, key, None)
     if not isinstance(value, Tensor):
         hint = " (apply qgnn.nn.QuantumFeatures first)" if key.endswith("_q") else ""
+        if key == "g_q":
+            hint = " (apply qgnn.nn.QuantumFeatures with a label_vocabulary, or build without graph_dim)"
         raise InvalidGraphError(f"{model} needs data.{key}{hint}")
     if value.dim() != 2 or value.size(1) != width:
         raise InvalidGraphError(
@@ -156,12 +161,13 @@ class GIN(nn.Module):
 
 
 class QuantumGIN(nn.Module):
-    r"""GIN / GINE on ``[x ‖ x_q ‖ pe_q]`` with the excitation histogram in the readout.
+    r"""GIN / GINE on ``[x ‖ x_q ‖ pe_q]`` with the excitation histogram (and ``g_q``) in the readout.
 
     Node input :math:`h_i^0 = x_i \Vert x_{q,i} \Vert pe_{q,i}`; edge input
     :math:`e_{ij} = \text{edge\_attr}_{ij} \Vert C_{ij}` (each part optional);
     GIN(E) layers as in :class:`GIN`; output
-    :math:`\mathrm{MLP}(\Vert_l \sum_i h_i^l \,\Vert\, \text{hist\_q})`.
+    :math:`\mathrm{MLP}(\Vert_l \sum_i h_i^l \,\Vert\, \text{hist\_q} \,\Vert\, g_q)`
+    (:math:`g_q` only with ``graph_dim``).
 
     Args:
         in_channels: width of ``data.x``.
@@ -171,6 +177,8 @@ class QuantumGIN(nn.Module):
         out_channels: number of classes (classification) or 1 (regression).
         edge_dim: width of ``data.edge_attr`` to use, or ``None``.
         q_edge_dim: width of ``data.edge_attr_q`` (``T``) to use, or ``None``.
+        graph_dim: width of the graph-level ``data.g_q`` (per-label observables,
+            ``QuantumFeatures(label_vocabulary=...)``) to use, or ``None``.
         hidden: hidden width (default 64).
         layers: message-passing layers (default 3).
         dropout: dropout before the last linear layer (default 0).
@@ -184,6 +192,9 @@ class QuantumGIN(nn.Module):
         ...          hist_q=torch.rand(1, 4))
         >>> QuantumGIN(1, 1, 13, 4, 2, q_edge_dim=1)(Batch.from_data_list([g, g])).shape
         torch.Size([2, 2])
+        >>> g.g_q = torch.rand(1, 6)  # per-label observables of 3 labels
+        >>> QuantumGIN(1, 1, 13, 4, 2, graph_dim=6)(Batch.from_data_list([g, g])).shape
+        torch.Size([2, 2])
     """
 
     def __init__(
@@ -196,6 +207,7 @@ class QuantumGIN(nn.Module):
         *,
         edge_dim: int | None = None,
         q_edge_dim: int | None = None,
+        graph_dim: int | None = None,
         hidden: int = 64,
         layers: int = 3,
         dropout: float = 0.0,
@@ -203,13 +215,13 @@ class QuantumGIN(nn.Module):
     ) -> None:
         super().__init__()
         _check(task, out_channels, hidden, layers)
-        self.widths = {"x": in_channels, "x_q": q_channels, "pe_q": pe_channels, "hist_q": hist_channels}
-        self.edge_dim, self.q_edge_dim, self.task = edge_dim, q_edge_dim, task
+        self.widths = _widths(in_channels, q_channels, pe_channels, hist_channels, graph_dim)
+        self.edge_dim, self.q_edge_dim, self.graph_dim, self.task = edge_dim, q_edge_dim, graph_dim, task
         edge_channels = (edge_dim or 0) + (q_edge_dim or 0)
         self.encoder = _GINEncoder(
             in_channels + q_channels + pe_channels, hidden, layers, edge_channels or None
         )
-        self.head = _Head(layers * hidden + hist_channels, hidden, out_channels, dropout, task)
+        self.head = _Head(layers * hidden + _graph_channels(self.widths), hidden, out_channels, dropout, task)
 
     def forward(self, batch: Batch) -> Tensor:
         """Logits ``(B, C)`` or regression values ``(B,)`` for a PyG batch."""
@@ -218,7 +230,31 @@ class QuantumGIN(nn.Module):
         edge = _edge_input(batch, self.edge_dim, self.q_edge_dim, "QuantumGIN")
         vector, size = _graph_batch(batch)
         z = self.encoder(x, batch.edge_index, edge, vector, size)
-        return self.head(torch.cat([z, feats["hist_q"]], dim=-1))
+        return self.head(torch.cat([z, *_graph_inputs(feats)], dim=-1))
+
+
+#: Graph-level inputs appended to the readout, in this order (``g_q`` only when built for it).
+GRAPH_KEYS: tuple[str, ...] = ("hist_q", "g_q")
+
+
+def _widths(
+    in_channels: int, q_channels: int, pe_channels: int, hist_channels: int, graph_dim: int | None
+) -> dict[str, int]:
+    """Width of each input a quantum model reads, keyed by its ``Data`` attribute."""
+    if graph_dim is not None and (isinstance(graph_dim, bool) or graph_dim < 1):
+        raise InvalidInputError(f"graph_dim must be a positive width or None, got {graph_dim!r}")
+    widths = {"x": in_channels, "x_q": q_channels, "pe_q": pe_channels, "hist_q": hist_channels}
+    if graph_dim is not None:
+        widths["g_q"] = graph_dim
+    return widths
+
+
+def _graph_channels(widths: dict[str, int]) -> int:
+    return sum(widths.get(key, 0) for key in GRAPH_KEYS)
+
+
+def _graph_inputs(feats: dict[str, Tensor]) -> list[Tensor]:
+    return [feats[key] for key in GRAPH_KEYS if key in feats]
 
 
 def _edge_input(batch: Batch, edge_dim: int | None, q_edge_dim: int | None, model: str) -> Tensor | None:
@@ -238,7 +274,8 @@ class QuantumGPS(nn.Module):
     :math:`h^{l+1} = \mathrm{GPS}(h^l) = \mathrm{MLP}(\mathrm{MPNN}(h^l) + \mathrm{MHA}(h^l))`
     with a local GIN(E) MPNN on :math:`W_e(\text{edge\_attr} \Vert C_{ij})` and
     ``heads``-head global attention (residuals and BatchNorm inside
-    GPSConv); output :math:`\mathrm{MLP}(\Vert_l \sum_i h_i^l \Vert \text{hist\_q})`.
+    GPSConv); output :math:`\mathrm{MLP}(\Vert_l \sum_i h_i^l \Vert \text{hist\_q} \Vert g_q)`
+    (:math:`g_q` only with ``graph_dim``).
 
     Args:
         in_channels: width of ``data.x``.
@@ -248,6 +285,7 @@ class QuantumGPS(nn.Module):
         out_channels: number of classes (classification) or 1 (regression).
         edge_dim: width of ``data.edge_attr`` to use, or ``None``.
         q_edge_dim: width of ``data.edge_attr_q`` to use, or ``None``.
+        graph_dim: width of the graph-level ``data.g_q`` to use, or ``None``.
         hidden: hidden width, divisible by ``heads`` (default 64).
         layers: GPS layers (default 3).
         heads: attention heads (default 4).
@@ -274,6 +312,7 @@ class QuantumGPS(nn.Module):
         *,
         edge_dim: int | None = None,
         q_edge_dim: int | None = None,
+        graph_dim: int | None = None,
         hidden: int = 64,
         layers: int = 3,
         heads: int = 4,
@@ -284,8 +323,8 @@ class QuantumGPS(nn.Module):
         _check(task, out_channels, hidden, layers)
         if heads < 1 or hidden % heads:
             raise InvalidInputError(f"hidden={hidden} must be a positive multiple of heads={heads}")
-        self.widths = {"x": in_channels, "x_q": q_channels, "pe_q": pe_channels, "hist_q": hist_channels}
-        self.edge_dim, self.q_edge_dim, self.task = edge_dim, q_edge_dim, task
+        self.widths = _widths(in_channels, q_channels, pe_channels, hist_channels, graph_dim)
+        self.edge_dim, self.q_edge_dim, self.graph_dim, self.task = edge_dim, q_edge_dim, graph_dim, task
         self.node_in = nn.Linear(in_channels + q_channels, hidden)
         self.pe_in = nn.Linear(pe_channels, hidden)
         edge_channels = (edge_dim or 0) + (q_edge_dim or 0)
@@ -304,7 +343,7 @@ class QuantumGPS(nn.Module):
                     norm_kwargs={"allow_single_element": True},
                 )
             )
-        self.head = _Head(layers * hidden + hist_channels, hidden, out_channels, dropout, task)
+        self.head = _Head(layers * hidden + _graph_channels(self.widths), hidden, out_channels, dropout, task)
 
     def forward(self, batch: Batch) -> Tensor:
         """Logits ``(B, C)`` or regression values ``(B,)`` for a PyG batch."""
@@ -317,4 +356,4 @@ class QuantumGPS(nn.Module):
         for layer in self.layers:
             h = layer(h, batch.edge_index, vector, **kwargs)
             pooled.append(global_add_pool(h, vector, size=size))
-        return self.head(torch.cat([*pooled, feats["hist_q"]], dim=-1))
+        return self.head(torch.cat([*pooled, *_graph_inputs(feats)], dim=-1))

@@ -5,14 +5,16 @@ carves an inner validation split from each fold's training graphs, trains with
 Adam, keeps the weights of the epoch with the lowest validation loss, stops
 after ``patience`` epochs without improvement, and predicts the test graphs.
 Seeds fix the weights, the inner split and the batch order, so a run is
-repeatable on CPU.
+repeatable on CPU. :func:`evaluate_gnn` runs every outer fold; with
+``label_observables=True`` it fits the label vocabulary of the per-label
+observables ``g_q`` on each fold's training graphs only.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,17 +30,23 @@ from tqdm.auto import tqdm
 
 from qgnn.data.convert import data_index
 from qgnn.errors import DatasetError, InvalidGraphError, InvalidInputError, graph_label
+from qgnn.features import label_observables_matrix, label_vocabulary
 from qgnn.nn.models import GIN, QuantumGIN, QuantumGPS
-from qgnn.nn.transforms import _fill_edgeless, attach_quantum_features
+from qgnn.nn.transforms import _check_pooling, _fill_edgeless, attach_quantum_features
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from qgnn.data import GraphDataset
     from qgnn.evaluation import Fold, ModelResult
     from qgnn.features import GraphResult
+    from qgnn.features.maps import TimePooling
 
 ModelName = Literal["qgin", "qgps", "gin"]
 MODELS: tuple[str, ...] = ("qgin", "qgps", "gin")
 QUANTUM_KEYS: tuple[str, ...] = ("x_q", "pe_q", "edge_attr_q", "hist_q")
+#: Optional graph-level quantum input (per-label observables): used by the quantum models when present.
+GRAPH_KEY = "g_q"
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,6 +146,8 @@ def build_model(
         layers: message-passing layers (default 3).
         dropout: dropout rate (default 0).
         edge_features: use ``edge_attr`` (and ``edge_attr_q``) when present (default True).
+
+    Quantum models also read the per-label observables ``g_q`` when ``sample`` has them.
     """
     if model not in MODELS:
         raise InvalidInputError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
@@ -169,6 +179,7 @@ def build_model(
         out,
         edge_dim=edge_dim,
         q_edge_dim=widths["edge_attr_q"] if edge_features else None,
+        graph_dim=_width(sample, GRAPH_KEY),
         hidden=hidden,
         layers=layers,
         dropout=dropout,
@@ -200,7 +211,7 @@ def _targets(datas: Sequence[Data], task: str, num_classes: int, where: str) -> 
 
 
 def _check_graphs(datas: Sequence[Data], model: str, reference: Data, where: str) -> None:
-    keys = ["x", "edge_attr"] + (list(QUANTUM_KEYS) if model != "gin" else [])
+    keys = ["x", "edge_attr"] + ([*QUANTUM_KEYS, GRAPH_KEY] if model != "gin" else [])
     expected = {key: _width(reference, key) for key in keys}
     for data in datas:
         label = graph_label(data_index(data))
@@ -332,7 +343,7 @@ def fit_evaluate_gnn(
     if task == "regression":
         mu = float(y_train[tr].mean())
         sd = float(y_train[tr].std()) or 1.0
-    keys = ["x", "edge_attr", *QUANTUM_KEYS]
+    keys = ["x", "edge_attr", *QUANTUM_KEYS, GRAPH_KEY]
     fit_set = _with_target([train[i] for i in tr], y_train[tr], task, keys)
     val_set = _with_target([train[i] for i in va], y_train[va], task, keys)
     test_set = _with_target(test, y_test, task, keys)
@@ -489,6 +500,8 @@ def evaluate_gnn(
     out: str | Path,
     progress: bool = True,
     pe_dim: int = 8,
+    pooling: TimePooling | None = "concat",
+    label_observables: bool = False,
     **options: Any,
 ) -> tuple[ModelResult, Path]:
     """Run :func:`fit_evaluate_gnn` on every outer fold and plot the learning curves.
@@ -498,6 +511,12 @@ def evaluate_gnn(
     models get their features from ``results`` (aligned with ``dataset``,
     every one successful) through :func:`attach_quantum_features`. Fold ``k``
     of repeat ``r`` trains with seed ``seed + 1000·r + k`` for every model.
+
+    With ``label_observables=True`` each fold's graphs also get ``g_q``
+    (:func:`qgnn.features.label_observables_matrix`) over the label
+    vocabulary of that fold's training graphs alone, so a label seen only in
+    test graphs adds no column; the vocabulary is recorded in the fold's
+    ``best_params["label_vocabulary"]`` (comma-separated).
 
     Args:
         model: ``"qgin"``, ``"qgps"`` or ``"gin"``.
@@ -509,6 +528,10 @@ def evaluate_gnn(
         out: folder of the learning-curve PNG ``<dataset>-<model>-learning-curves.png``.
         progress: show a bar per epoch (default True).
         pe_dim: leading correlation eigenspaces in ``pe_q`` (default 8).
+        pooling: evaluation times in every quantum feature: ``"concat"`` (default,
+            or ``None``), ``"mean"`` or ``"last"`` (see :class:`QuantumFeatures`).
+        label_observables: give quantum models the per-label observables ``g_q``
+            (needs node labels; default False).
         **options: further :func:`fit_evaluate_gnn` keyword arguments (hidden, lr, ...).
 
     Returns:
@@ -517,6 +540,15 @@ def evaluate_gnn(
     from qgnn.evaluation import FoldRecord, ModelResult, score
 
     task = dataset.task
+    pooling = _check_pooling(pooling)
+    if model == "gin" and (label_observables or pooling != "concat"):
+        raise InvalidInputError(
+            "gin reads no quantum features: pooling and label_observables apply to qgin and qgps only"
+        )
+    if label_observables and dataset.num_node_labels is None:
+        raise InvalidInputError(
+            f"{dataset.name} has no node labels: label_observables needs a labelled dataset"
+        )
     datas = dataset.to_pyg()
     for pos, data in enumerate(datas):
         if getattr(data, "x", None) is None:
@@ -526,7 +558,7 @@ def evaluate_gnn(
     if model != "gin":
         if results is None:
             raise InvalidInputError(f"{model} needs the pipeline results of the dataset's graphs")
-        datas, failures = attach_quantum_features(datas, results, pe_dim=pe_dim)
+        datas, failures = attach_quantum_features(datas, results, pe_dim=pe_dim, pooling=pooling)
         if failures:
             raise DatasetError(
                 f"{model}: {len(failures)} graph(s) have no quantum features "
@@ -534,12 +566,18 @@ def evaluate_gnn(
                 "making folds, so that every model sees the same graphs"
             )
     num_classes = int(dataset.num_classes or 0)
+    graphs = list(dataset) if label_observables else []
     records, outcomes = [], []
     for fold in folds:
+        fold_datas, chosen = datas, {}
+        if label_observables:
+            assert results is not None
+            fold_datas, vocabulary = _with_label_observables(datas, results, graphs, fold, pooling)
+            chosen["label_vocabulary"] = ",".join(map(str, vocabulary))
         outcome = fit_evaluate_gnn(
             model,
-            [datas[i] for i in fold.train],
-            [datas[i] for i in fold.test],
+            [fold_datas[i] for i in fold.train],
+            [fold_datas[i] for i in fold.test],
             task=task,
             num_classes=num_classes,
             seed=seed + 1000 * fold.repeat + fold.fold,
@@ -553,7 +591,11 @@ def evaluate_gnn(
                 repeat=fold.repeat,
                 fold=fold.fold,
                 metrics=score(outcome.y_true, outcome.y_pred, task),
-                best_params={"best_epoch": outcome.best_epoch + 1, "epochs_run": outcome.epochs_run},
+                best_params={
+                    **chosen,
+                    "best_epoch": outcome.best_epoch + 1,
+                    "epochs_run": outcome.epochs_run,
+                },
                 seconds=outcome.seconds,
                 y_true=outcome.y_true.tolist(),
                 y_pred=outcome.y_pred.tolist(),
@@ -563,3 +605,21 @@ def evaluate_gnn(
         outcomes, Path(out) / f"{dataset.name}-{model}-learning-curves.png", title=f"{dataset.name}: {model}"
     )
     return ModelResult(model, task, records), png
+
+
+def _with_label_observables(
+    datas: Sequence[Data],
+    results: Sequence[GraphResult],
+    graphs: Sequence[nx.Graph],
+    fold: Fold,
+    pooling: TimePooling,
+) -> tuple[list[Data], tuple[Hashable, ...]]:
+    """``datas`` copies with ``g_q`` over the vocabulary of ``fold``'s training graphs; that vocabulary."""
+    vocabulary = label_vocabulary([graphs[i] for i in fold.train])
+    matrix = label_observables_matrix(results, graphs, vocabulary, pooling=pooling)
+    out = []
+    for data, row in zip(datas, matrix, strict=True):
+        copy_ = copy.copy(data)
+        copy_[GRAPH_KEY] = torch.as_tensor(row, dtype=torch.float32).reshape(1, -1)
+        out.append(copy_)
+    return out, vocabulary

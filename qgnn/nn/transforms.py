@@ -12,8 +12,16 @@ of the :class:`~torch_geometric.data.Data`:
 - ``hist_q`` (``1 × T·L``): the excitation-count distribution P(k), k = 0..L−1,
   padded with zeros to ``L = hist_length``, one row per graph so that batches
   stack it to ``B × T·L``;
+- ``g_q`` (``1 × 2·V·T``, only with a ``label_vocabulary`` of ``V`` labels):
+  per-label observables, the mean and the sum of ⟨n_i⟩ over the atoms of each
+  label (:func:`qgnn.features.label_observables`), one row per graph;
 - ``q_ok`` (``1``, bool): ``False`` when the graph could not be featurised; its
   quantum features are then zeros and the reason is in ``transform.failures``.
+
+The widths above keep every time (``pooling="concat"``, the default: one
+block per time, time-major). ``pooling="mean"`` averages each feature over
+the times and ``"last"`` keeps the latest time (:func:`qgnn.features.pool_times`),
+so every ``T`` above becomes 1.
 
 With ``canonical=True`` (default) each graph is measured in its canonical node
 order and the moments ⟨n_i⟩, ⟨n_i n_j⟩ are averaged over the graph's
@@ -25,7 +33,7 @@ leaves ``hist_q`` unchanged, and equivalent nodes get equal features.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,12 +48,16 @@ from qgnn.data.canonical import canonical_form, canonical_relabel, orbit_average
 from qgnn.data.convert import data_index
 from qgnn.errors import InvalidGraphError, InvalidInputError, QgnnError, format_failures, graph_label
 from qgnn.features import (
+    TIME_POOLINGS,
     FeaturePipeline,
     GraphResult,
     excitation_histogram,
+    label_observables,
     node_correlations,
     node_occupations,
+    pool_times,
 )
+from qgnn.features.maps import TimePooling
 
 #: Number of per-node row statistics of ``C`` in each time block of ``pe_q``.
 ROW_STATISTICS = 5
@@ -133,7 +145,20 @@ class QuantumFeatures(BaseTransform):
         \text{hist\_q}[t L + k] = P_t(k \text{ excitations}).
 
     ``pe_q`` concatenates :func:`correlation_encodings` of ``C^t`` over the
-    times ``t``. A graph the pipeline cannot handle (not embeddable, backend
+    times ``t``. With ``pooling="mean"`` every attribute is instead the mean
+    over ``t`` of its per-time block (e.g. :math:`x_q[i] = \frac{1}{T}\sum_t
+    \langle n_i \rangle_t`). With a ``label_vocabulary`` the copy also carries
+    the graph-level
+
+    .. math::
+        g_q = \big[\bar n_{l_1}, \dots, \bar n_{l_V},\; S_{l_1}, \dots, S_{l_V}\big], \quad
+        S_l = \sum_{i:\, \text{label}_i = l} \langle n_i \rangle, \quad
+        \bar n_l = S_l / |\{i: \text{label}_i = l\}|
+
+    (0 for a label the graph lacks; labels outside the vocabulary are ignored),
+    one such block per time with ``"concat"``. Node labels are read as
+    :func:`qgnn.data.from_pyg` reads them (``data.node_label``, else a one-hot
+    ``data.x``). A graph the pipeline cannot handle (not embeddable, backend
     error, too large for ``hist_length``) gets ``q_ok = False``, zero quantum
     features, and an entry ``failures[index] = reason`` keyed by its ``idx``
     attribute (or, without one, by the number of graphs this transform saw
@@ -152,6 +177,13 @@ class QuantumFeatures(BaseTransform):
             how the nodes are numbered (default True). The embedding optimiser
             is not relabelling-equivariant: without this, relabelling a graph
             gives another register and other features.
+        pooling: how the evaluation times are combined in every attribute:
+            ``"concat"`` (default; ``None`` means the same) keeps one block per
+            time, ``"mean"`` averages over the times, ``"last"`` keeps the last.
+        label_vocabulary: node label values (codes, as in ``data.node_label``)
+            whose per-label observables form ``g_q``; ``None`` (default) attaches
+            no ``g_q``. Take it from the training graphs only
+            (:func:`qgnn.features.label_vocabulary`), never from test graphs.
 
     Example:
         >>> import torch
@@ -163,6 +195,9 @@ class QuantumFeatures(BaseTransform):
         >>> out = qf(Data(x=torch.ones(6, 1), edge_index=ring))
         >>> out.x_q.shape, out.pe_q.shape, out.edge_attr_q.shape, out.hist_q.shape
         (torch.Size([6, 1]), torch.Size([6, 13]), torch.Size([12, 1]), torch.Size([1, 8]))
+        >>> labelled = QuantumFeatures(qf.pipeline, hist_length=8, label_vocabulary=[0, 1])
+        >>> labelled(Data(x=torch.ones(6, 1), edge_index=ring)).g_q.shape  # 1-wide one-hot x: label 0
+        torch.Size([1, 4])
     """
 
     def __init__(
@@ -173,6 +208,8 @@ class QuantumFeatures(BaseTransform):
         hist_length: int | None = None,
         degeneracy_tol: float = 1e-6,
         canonical: bool = True,
+        pooling: TimePooling | None = "concat",
+        label_vocabulary: Sequence[Hashable] | None = None,
     ) -> None:
         if isinstance(pe_dim, bool) or not isinstance(pe_dim, int) or pe_dim < 0:
             raise InvalidInputError(f"pe_dim must be a non-negative integer, got {pe_dim!r}")
@@ -187,6 +224,8 @@ class QuantumFeatures(BaseTransform):
         self.hist_length = hist_length
         self.degeneracy_tol = float(degeneracy_tol)
         self.canonical = bool(canonical)
+        self.pooling: TimePooling = _check_pooling(pooling)
+        self.label_vocabulary = _check_vocabulary(label_vocabulary)
         self.failures: dict[int, str] = {}
         self._seen = 0
 
@@ -196,9 +235,21 @@ class QuantumFeatures(BaseTransform):
         return len(tuple(self.pipeline.evaluation_times))
 
     @property
+    def q_channels(self) -> int:
+        """Width of ``x_q``: ``T`` with ``pooling="concat"``, else 1."""
+        return self.n_times if self.pooling == "concat" else 1
+
+    @property
     def pe_channels(self) -> int:
-        """Width of ``pe_q``: ``T · (5 + pe_dim)``."""
-        return self.n_times * (ROW_STATISTICS + self.pe_dim)
+        """Width of ``pe_q``: ``q_channels · (5 + pe_dim)``."""
+        return self.q_channels * (ROW_STATISTICS + self.pe_dim)
+
+    @property
+    def graph_dim(self) -> int | None:
+        """Width of ``g_q``: ``2 · V · q_channels``, or ``None`` without a label vocabulary."""
+        if self.label_vocabulary is None:
+            return None
+        return 2 * len(self.label_vocabulary) * self.q_channels
 
     def forward(self, data: Any) -> Data:
         """Return a copy of ``data`` with the quantum features attached."""
@@ -247,6 +298,9 @@ class QuantumFeatures(BaseTransform):
             pe_dim=self.pe_dim,
             hist_length=self.hist_length,
             degeneracy_tol=self.degeneracy_tol,
+            pooling=self.pooling,
+            graphs=graphs if self.label_vocabulary is not None else None,
+            vocabulary=self.label_vocabulary,
         )
         self.failures.update(failures)
         return out
@@ -254,14 +308,49 @@ class QuantumFeatures(BaseTransform):
     def __repr__(self) -> str:
         # Offline and cheap: PyG calls this when saving a dataset, and the pipeline's
         # fingerprint needs its device, which a cloud backend fetches over the network.
+        # The newer options are shown only when they change the features, so datasets
+        # processed before they existed keep a matching pre_transform repr.
         pipeline = self.pipeline
         backend = getattr(pipeline.backend, "name", type(pipeline.backend).__qualname__)
+        extra = "" if self.pooling == "concat" else f", pooling={self.pooling!r}"
+        if self.label_vocabulary is not None:
+            extra += f", label_vocabulary={self.label_vocabulary!r}"
         return (
             f"{self.__class__.__name__}(backend={backend!r}, schedule={pipeline.schedule!r}, "
             f"evaluation_times={tuple(pipeline.evaluation_times)}, shots={pipeline.shots}, "
             f"pe_dim={self.pe_dim}, hist_length={self.hist_length}, "
-            f"degeneracy_tol={self.degeneracy_tol}, canonical={self.canonical})"
+            f"degeneracy_tol={self.degeneracy_tol}, canonical={self.canonical}{extra})"
         )
+
+
+def _check_pooling(pooling: object) -> TimePooling:
+    if pooling is None:
+        return "concat"
+    if pooling not in TIME_POOLINGS:
+        raise InvalidInputError(f"pooling must be one of {TIME_POOLINGS} or None, got {pooling!r}")
+    return pooling  # type: ignore[return-value]
+
+
+def _check_vocabulary(vocabulary: Sequence[Hashable] | None) -> tuple[Hashable, ...] | None:
+    """The vocabulary as a tuple of distinct plain values (numpy scalars → Python), in the given order."""
+    if vocabulary is None:
+        return None
+    not_a_sequence = isinstance(vocabulary, str | bytes | set | frozenset | Mapping)
+    if not_a_sequence or not isinstance(vocabulary, Iterable):
+        raise InvalidInputError(
+            "label_vocabulary must be an ordered sequence of node label values (its order is the "
+            f"column order of g_q), got {type(vocabulary).__name__}"
+        )
+    values = tuple(v.item() if isinstance(v, np.generic) else v for v in vocabulary)
+    if not values:
+        raise InvalidInputError("label_vocabulary is empty: pass the training graphs' labels, or None")
+    try:
+        distinct = len(set(values))
+    except TypeError as exc:
+        raise InvalidInputError(f"label_vocabulary values must be hashable: {exc}") from exc
+    if distinct != len(values):
+        raise InvalidInputError(f"label_vocabulary has repeated values: {values!r}")
+    return values
 
 
 def attach_quantum_features(
@@ -271,6 +360,7 @@ def attach_quantum_features(
     pe_dim: int = 8,
     hist_length: int | None = None,
     degeneracy_tol: float = 1e-6,
+    pooling: TimePooling | None = "concat",
 ) -> tuple[list[Data], dict[int, str]]:
     """Attach quantum features from results a :class:`FeaturePipeline` already computed.
 
@@ -283,10 +373,13 @@ def attach_quantum_features(
         pe_dim: leading correlation eigenspaces in ``pe_q`` (default 8).
         hist_length: padded histogram length (default: largest graph + 1).
         degeneracy_tol: eigenvalue gap below which eigenspaces merge (default 1e-6).
+        pooling: ``"concat"`` (default, or ``None``), ``"mean"`` or ``"last"`` over
+            the evaluation times, as in :class:`QuantumFeatures`.
 
     Returns:
         The new Data objects and the failures (index → reason).
     """
+    pooling = _check_pooling(pooling)
     datas = _check_datas(data_list)
     results = list(results)
     if len(results) != len(datas):
@@ -313,6 +406,7 @@ def attach_quantum_features(
         pe_dim=pe_dim,
         hist_length=hist_length,
         degeneracy_tol=degeneracy_tol,
+        pooling=pooling,
     )
 
 
@@ -337,8 +431,13 @@ def _attach_all(
     pe_dim: int,
     hist_length: int | None,
     degeneracy_tol: float,
+    pooling: TimePooling,
+    graphs: Sequence[nx.Graph | None] | None = None,
+    vocabulary: tuple[Hashable, ...] | None = None,
 ) -> tuple[list[Data], dict[int, str]]:
+    """Features of every graph; ``graphs`` (what the pipeline measured, with labels) for ``g_q``."""
     length = hist_length or max((int(d.num_nodes or 0) for d in datas), default=0) + 1
+    blocks = n_times if pooling == "concat" else 1
     out, failures = [], {}
     for pos, (data, key, result, view) in enumerate(zip(datas, keys, results, views, strict=True)):
         reason = reasons.get(pos)
@@ -347,13 +446,18 @@ def _attach_all(
             reason = result.error or "the pipeline returned no measurement"
         if reason is None and result is not None:
             try:
-                features = _features(data, result, view, length, pe_dim, degeneracy_tol)
+                computed = _features(data, result, view, length, pe_dim, degeneracy_tol, pooling)
+                graph = None if graphs is None else graphs[pos]
+                if vocabulary is not None and graph is not None:
+                    g = label_observables(result, graph, vocabulary, pooling=pooling)
+                    computed["g_q"] = torch.as_tensor(g, dtype=torch.float32).reshape(1, -1)
+                features = computed
             except QgnnError as exc:
                 reason = str(exc)
         ok = features is not None
         if features is None:
             failures[key] = reason or "no result"
-            features = _zeros(data, length, n_times, pe_dim)
+            features = _zeros(data, length, blocks, pe_dim, vocabulary)
         copy_ = copy.copy(data)
         for name, value in features.items():
             copy_[name] = value
@@ -362,8 +466,23 @@ def _attach_all(
     return out, failures
 
 
+def _pooled(values: np.ndarray, pooling: TimePooling) -> torch.Tensor:
+    """``(T, rows, F)`` → ``(rows, T·F)`` one block per time (``"concat"``), else ``(rows, F)``."""
+    pooled = pool_times(values, pooling)
+    if pooling == "concat":
+        pooled = np.swapaxes(pooled, -1, -2)  # (rows, F, T) → (rows, T, F): time-major blocks
+    width = values.shape[2] * (values.shape[0] if pooling == "concat" else 1)
+    return torch.as_tensor(pooled.reshape(values.shape[1], width), dtype=torch.float32)
+
+
 def _features(
-    data: Data, result: GraphResult, view: _NodeView, length: int, pe_dim: int, degeneracy_tol: float
+    data: Data,
+    result: GraphResult,
+    view: _NodeView,
+    length: int,
+    pe_dim: int,
+    degeneracy_tol: float,
+    pooling: TimePooling,
 ) -> dict[str, torch.Tensor]:
     """Quantum attributes of ``data``; row ``i`` is the result's graph node ``view.nodes[i]``."""
     n = int(data.num_nodes or 0)
@@ -384,32 +503,36 @@ def _features(
     occ, pair = occ[:, rows], pair[:, rows][:, :, rows]
     corr = pair - occ[:, :, None] * occ[:, None, :]
     hist = np.asarray(excitation_histogram(result, length), dtype=np.float64)
-    pe = np.concatenate(
-        [correlation_encodings(c, pe_dim, degeneracy_tol=degeneracy_tol) for c in corr], axis=1
-    )
+    pe = np.stack([correlation_encodings(c, pe_dim, degeneracy_tol=degeneracy_tol) for c in corr])
     edge_index = data.edge_index
     if edge_index is None or edge_index.numel() == 0:
-        edge_q = np.zeros((0, corr.shape[0]))
+        edge_q = np.zeros((corr.shape[0], 0))
     else:
         src, dst = edge_index.cpu().numpy()
-        edge_q = corr[:, src, dst].T
+        edge_q = corr[:, src, dst]
     return {
-        "x_q": torch.as_tensor(occ.T, dtype=torch.float32).reshape(n, -1),
-        "pe_q": torch.as_tensor(pe, dtype=torch.float32).reshape(n, -1),
-        "edge_attr_q": torch.as_tensor(edge_q, dtype=torch.float32),
-        "hist_q": torch.as_tensor(hist, dtype=torch.float32).reshape(1, -1),
+        "x_q": _pooled(occ[:, :, None], pooling),
+        "pe_q": _pooled(pe, pooling),
+        "edge_attr_q": _pooled(edge_q[:, :, None], pooling),
+        "hist_q": _pooled(hist[:, None, :], pooling),
     }
 
 
-def _zeros(data: Data, length: int, n_times: int, pe_dim: int) -> dict[str, torch.Tensor]:
+def _zeros(
+    data: Data, length: int, blocks: int, pe_dim: int, vocabulary: tuple[Hashable, ...] | None
+) -> dict[str, torch.Tensor]:
+    """Zero features of a failed graph; ``blocks`` is T (``"concat"``) or 1."""
     n = int(data.num_nodes or 0)
     e = 0 if data.edge_index is None else int(data.edge_index.size(1))
-    return {
-        "x_q": torch.zeros(n, n_times),
-        "pe_q": torch.zeros(n, n_times * (ROW_STATISTICS + pe_dim)),
-        "edge_attr_q": torch.zeros(e, n_times),
-        "hist_q": torch.zeros(1, n_times * length),
+    zeros = {
+        "x_q": torch.zeros(n, blocks),
+        "pe_q": torch.zeros(n, blocks * (ROW_STATISTICS + pe_dim)),
+        "edge_attr_q": torch.zeros(e, blocks),
+        "hist_q": torch.zeros(1, blocks * length),
     }
+    if vocabulary is not None:
+        zeros["g_q"] = torch.zeros(1, blocks * 2 * len(vocabulary))
+    return zeros
 
 
 EDGE_KEYS: tuple[str, ...] = ("edge_attr", "edge_label")

@@ -13,6 +13,7 @@ of errors.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -128,10 +129,37 @@ def check_pasqal_hardware(notebook: Any, workdir: Path, cloud: FakePasqalCloud) 
     assert pictures(notebook) >= 2
 
 
+def check_labels_and_trained_pulses(notebook: Any, workdir: Path, cloud: FakePasqalCloud) -> None:
+    text = printed(notebook)
+    shifts = re.findall(r"labels by (.+) move ⟨n_i⟩ by up to ([0-9.]+)", text)
+    assert [name for name, _ in shifts] == ["electronegativity", "frequency rank"], text
+    assert all(float(shift) > 0.05 for _, shift in shifts), text  # the DMM changes the atoms' excitation
+    alignment = re.search(r"alignment on the training graphs: ([0-9.-]+) → ([0-9.-]+)", text)
+    assert alignment and float(alignment.group(2)) > float(alignment.group(1)) + 0.05, text  # training helps
+    assert "same segments: True" in text, text  # the JSON file gives the trained schedule back
+    exported = r"channels \['dmm_0', 'rydberg_global'\], 660 ns, \d+ characters .*\(read back: 660 ns\)"
+    assert re.search(exported, text), text  # a DMM channel, and Pulser's JSON reads back
+    number = r"([0-9.e+-]+)"
+    emu = re.search(rf"EmuSV vs the layer .*: max \|Δ⟨n_i⟩\| = {number}, max \|ΔP\(k\)\| = {number}", text)
+    assert emu and float(emu.group(1)) < 1e-5 and float(emu.group(2)) < 1e-5, text  # both exact
+    trotter = re.search(rf"PennyLane engine vs torch engine .*: max \|Δ⟨n_i⟩\| = {number}", text)
+    assert trotter and float(trotter.group(1)) < 1e-3, text  # 4-ns Trotter steps
+    rows = [line.split()[0] for line in text.splitlines() if re.match(r"qek-\S+\s+[01]\.\d{3} ±", line)]
+    assert rows == ["qek-svm", "qek-initial-pulse", "qek-trained"], text
+    out = workdir / "results" / "notebook-04"
+    pulse = json.loads((out / "PTC_FM-pulse.json").read_text())
+    assert pulse["attribute"] == "element" and all(0 <= w <= 1 for w in pulse["weights"]), pulse
+    folds = json.loads((out / "PTC_FM-qek-trained-pulses.json").read_text())["folds"]
+    assert len(folds) == 3 and all(len(f["alignment"]) == 6 for f in folds)  # 3 folds, 5 epochs + the start
+    # register and DMM map, ⟨n_i⟩ bars, alignment, pulse, Pulser's sequence and map, accuracy, fold pulses
+    assert pictures(notebook) >= 8
+
+
 CHECKS: dict[str, Callable[[Any, Path, FakePasqalCloud], None]] = {
     "01_quickstart.ipynb": check_quickstart,
     "02_bring_your_own_graphs.ipynb": check_bring_your_own_graphs,
     "03_pasqal_hardware.ipynb": check_pasqal_hardware,
+    "04_labels_and_trained_pulses.ipynb": check_labels_and_trained_pulses,
 }
 
 

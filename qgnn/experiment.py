@@ -384,7 +384,9 @@ def _best(label: str, quantum: bool) -> Callable[[RunContext], ModelResult]:
     return evaluate
 
 
-def _gnn(name: str) -> Callable[[RunContext], ModelResult]:
+def _gnn(name: str, *, model: str | None = None, **options: Any) -> Callable[[RunContext], ModelResult]:
+    """A GNN head's evaluation; ``model`` names a variant of head ``name`` run with ``options``."""
+
     def evaluate(ctx: RunContext) -> ModelResult:
         from qgnn.nn.training import evaluate_gnn
 
@@ -397,6 +399,8 @@ def _gnn(name: str) -> Callable[[RunContext], ModelResult]:
             epochs=ctx.config.gnn_epochs,
             out=ctx.out,
             progress=ctx.progress,
+            name=model,
+            **options,
         )
         ctx.files.append(curve_png)
         return result
@@ -502,6 +506,25 @@ _SPECS: tuple[ModelSpec, ...] = (
         ("plain",),
         evaluate=_gnn("qgps"),
         classification=False,
+    ),
+    ModelSpec(
+        "qgin-labels",
+        "qgin with per-label mean and sum of ⟨n_i⟩ as graph-level inputs (vocabulary from each "
+        "training fold)",
+        True,
+        ("plain",),
+        evaluate=_gnn("qgin", model="qgin-labels", label_observables=True),
+        classification=False,
+        needs=_labelled,
+    ),
+    ModelSpec(
+        "qgin-pooled",
+        "qgin with its quantum features mean-pooled over the evaluation times",
+        True,
+        ("plain",),
+        evaluate=_gnn("qgin", model="qgin-pooled", pooling="mean"),
+        classification=False,
+        needs=_several_times,
     ),
     # trained pulses (qgnn.nn.rydberg): the pulse is chosen inside each training fold
     ModelSpec(

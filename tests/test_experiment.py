@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -330,3 +331,24 @@ def test_quantum_best_picks_inside_the_folds_among_every_quantum_kernel(tmp_path
     assert settings["chem"]["node_detuning"]["attribute"] == "element"
     assert {s["device"] for s in settings["label-folds"]} == {"AnalogDMMDevice"}
     assert 1 <= len(settings["label-folds"]) <= 3  # folds with the same weights share one featurisation
+
+
+def test_gnn_variants_run_under_their_own_names(tmp_path: Path) -> None:
+    config = ExperimentConfig(
+        dataset="PTC_FM",
+        models=("qgin", "qgin-labels", "qgin-pooled"),
+        max_nodes=5,
+        limit=20,
+        folds=2,
+        repeats=1,
+        gnn_epochs=2,
+        evaluation_times=(0.5, 1.0),
+        out=str(tmp_path),
+    )
+    report = run_experiment(config, progress=False)
+    assert [r.model for r in report.results] == ["qgin", "qgin-labels", "qgin-pooled"]
+    for name in config.models:
+        assert (tmp_path / f"PTC_FM-{name}-learning-curves.png").is_file()
+    labels = report.results[1]
+    assert all(f.best_params.get("label_vocabulary") for f in labels.folds)
+    assert not any("label_vocabulary" in f.best_params for f in report.results[0].folds)

@@ -502,6 +502,7 @@ def evaluate_gnn(
     pe_dim: int = 8,
     pooling: TimePooling | None = "concat",
     label_observables: bool = False,
+    name: str | None = None,
     **options: Any,
 ) -> tuple[ModelResult, Path]:
     """Run :func:`fit_evaluate_gnn` on every outer fold and plot the learning curves.
@@ -525,7 +526,8 @@ def evaluate_gnn(
         folds: outer folds from :func:`qgnn.evaluation.make_folds`.
         seed: base seed.
         epochs: maximum epochs per fold (default 200).
-        out: folder of the learning-curve PNG ``<dataset>-<model>-learning-curves.png``.
+        out: folder of the learning-curve PNG ``<dataset>-<name>-learning-curves.png``.
+        name: the name results and plots carry (default ``model``), e.g. ``"qgin-labels"``.
         progress: show a bar per epoch (default True).
         pe_dim: leading correlation eigenspaces in ``pe_q`` (default 8).
         pooling: evaluation times in every quantum feature: ``"concat"`` (default,
@@ -601,10 +603,11 @@ def evaluate_gnn(
                 y_pred=outcome.y_pred.tolist(),
             )
         )
+    name = name or model
     png = plot_learning_curves(
-        outcomes, Path(out) / f"{dataset.name}-{model}-learning-curves.png", title=f"{dataset.name}: {model}"
+        outcomes, Path(out) / f"{dataset.name}-{name}-learning-curves.png", title=f"{dataset.name}: {name}"
     )
-    return ModelResult(model, task, records), png
+    return ModelResult(name, task, records), png
 
 
 def _with_label_observables(

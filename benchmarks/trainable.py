@@ -269,6 +269,10 @@ def main() -> None:
         "(default benchmarks/results/trainable-pulses/; --quick: a temporary folder)",
     )
     parser.add_argument("--out", type=Path, default=None, help="results JSON (default benchmarks/results/)")
+    parser.add_argument("--max-nodes", type=int, default=14, help="largest graphs of the accuracy stage")
+    parser.add_argument("--folds", type=int, default=5, help="outer folds of the accuracy stage")
+    parser.add_argument("--kta-epochs", type=int, default=10, help="kernel-alignment epochs of qek-trained")
+    parser.add_argument("--gnn-epochs", type=int, default=30, help="epochs of qegnn / qegnn-fixed")
     args = parser.parse_args()
     torch.set_num_threads(1)
     quick = args.quick
@@ -289,7 +293,10 @@ def main() -> None:
     runs = (
         [("PTC_FM", 8, 60, 3, 1, 3, 5), ("MUTAG", 12, None, 3, 1, 3, 5)]
         if quick
-        else [("PTC_FM", 14, None, 5, 1, 10, 30), ("MUTAG", 14, None, 5, 1, 10, 30)]
+        else [
+            (name, args.max_nodes, None, args.folds, 1, args.kta_epochs, args.gnn_epochs)
+            for name in ("PTC_FM", "MUTAG")
+        ]
     )
     payload["accuracy"] = [accuracy(*run[:5], args.seed, *run[5:], figures) for run in runs]
     payload["seconds"] = time.perf_counter() - started

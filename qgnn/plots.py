@@ -1,7 +1,8 @@
 """Plots people would rather look at than read: kernels and confusion matrices.
 
-Every function writes a PNG with the non-interactive Agg backend and returns
-its path.
+Every function draws on a ``matplotlib.figure.Figure`` (matplotlib's object
+API: no ``pyplot`` state, no backend switch, so notebooks keep showing their own
+pyplot figures), writes a PNG and returns its path.
 """
 
 from __future__ import annotations
@@ -9,12 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import confusion_matrix  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import confusion_matrix
 
 
 def kernel_heatmap(
@@ -23,7 +21,8 @@ def kernel_heatmap(
     """Heatmap of a Gram matrix with graphs ordered by class; class boundaries drawn."""
     y_arr = np.asarray(y)
     order = np.argsort(y_arr, kind="stable")
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig = Figure(figsize=(6, 5))
+    ax = fig.add_subplot()
     image = ax.imshow(
         kernel[np.ix_(order, order)], cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest"
     )
@@ -43,7 +42,8 @@ def confusion_plot(
 ) -> Path:
     """Confusion matrix (counts summed over all outer folds)."""
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(labels))))
-    fig, ax = plt.subplots(figsize=(4, 4))
+    fig = Figure(figsize=(4, 4))
+    ax = fig.add_subplot()
     ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
         ax.text(j, i, str(count), ha="center", va="center", color="black")
@@ -55,10 +55,9 @@ def confusion_plot(
     return _save(fig, path)
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

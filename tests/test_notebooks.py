@@ -145,14 +145,16 @@ def check_labels_and_trained_pulses(notebook: Any, workdir: Path, cloud: FakePas
     trotter = re.search(rf"PennyLane engine vs torch engine .*: max \|Δ⟨n_i⟩\| = {number}", text)
     assert trotter and float(trotter.group(1)) < 1e-3, text  # 4-ns Trotter steps
     rows = [line.split()[0] for line in text.splitlines() if re.match(r"qek-\S+\s+[01]\.\d{3} ±", line)]
-    assert rows == ["qek-svm", "qek-initial-pulse", "qek-trained"], text
+    assert rows == ["qek-svm", "qek-trained"], text
     out = workdir / "results" / "notebook-04"
     pulse = json.loads((out / "PTC_FM-pulse.json").read_text())
     assert pulse["attribute"] == "element" and all(0 <= w <= 1 for w in pulse["weights"]), pulse
+    assert (out / "PTC_FM-results.json").is_file()
     folds = json.loads((out / "PTC_FM-qek-trained-pulses.json").read_text())["folds"]
-    assert len(folds) == 3 and all(len(f["alignment"]) == 6 for f in folds)  # 3 folds, 5 epochs + the start
-    # register and DMM map, ⟨n_i⟩ bars, alignment, pulse, Pulser's sequence and map, accuracy, fold pulses
-    assert pictures(notebook) >= 8
+    assert len(folds) == 3 and all(len(f["alignment"]) == 11 for f in folds)  # 3 folds, 10 epochs + the start
+    # register and DMM map, ⟨n_i⟩ bars, alignment, pulse, Pulser's sequence and map, accuracy, two
+    # confusion matrices, kernel matrix, the folds' pulses
+    assert pictures(notebook) >= 11
 
 
 CHECKS: dict[str, Callable[[Any, Path, FakePasqalCloud], None]] = {

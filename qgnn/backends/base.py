@@ -471,6 +471,48 @@ def check_shots(shots: int | None) -> int | None:
     return int(shots)
 
 
+def check_run_arguments(
+    name: str, sequences: Any, shots: Any, evaluation_times: Any
+) -> tuple[list[pulser.Sequence], int | None, tuple[float, ...]]:
+    """The checks every backend's ``run()`` starts with: shots, evaluation times, a list of sequences.
+
+    Each item of the list is checked by the backend (see :func:`check_built_sequence`).
+
+    Args:
+        name: the backend's name, which starts every message.
+        sequences: what ``run()`` was given as its batch.
+        shots: ``None`` (exact) or a positive integer.
+        evaluation_times: fractions of the duration, 0 < t ≤ 1, increasing.
+
+    Returns:
+        the batch as a list, the shots and the evaluation times.
+
+    Raises:
+        InvalidInputError: bad shots or times, a single sequence, or not a list.
+    """
+    checked_shots = check_shots(shots)
+    times = check_evaluation_times(evaluation_times)
+    if isinstance(sequences, pulser.Sequence):
+        raise InvalidInputError(f"{name}: run() takes a list of sequences; wrap the single sequence as [seq]")
+    if isinstance(sequences, (str, bytes, Mapping)) or not isinstance(sequences, Sequence):
+        raise InvalidInputError(
+            f"{name}: run() takes a list of pulser.Sequence, got {type(sequences).__name__}"
+        )
+    return list(sequences), checked_shots, times
+
+
+def check_built_sequence(seq: Any, label: str) -> None:
+    """Check that one item of a batch is a built pulser.Sequence (``label`` names it in the message).
+
+    Raises:
+        InvalidInputError: not a pulser.Sequence, or parametrized / with a mappable register.
+    """
+    if not isinstance(seq, pulser.Sequence):
+        raise InvalidInputError(f"{label} is a {type(seq).__name__}, not a pulser.Sequence")
+    if seq.is_parametrized() or seq.is_register_mappable():
+        raise InvalidInputError(f"{label} is parametrized or has a mappable register: call seq.build() first")
+
+
 def js_divergence(p: np.ndarray, q: np.ndarray, axis: int = -1) -> np.ndarray:
     """Jensen–Shannon divergence with the natural log (0 ≤ JS ≤ ln 2).
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from collections.abc import Sequence as SequenceABC
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -47,7 +47,7 @@ import numpy as np
 import pulser
 import torch
 
-from qgnn.backends.base import Measurement, check_evaluation_times, check_shots, sequence_seed
+from qgnn.backends.base import Measurement, check_built_sequence, check_run_arguments, sequence_seed
 from qgnn.errors import BackendError, InvalidInputError
 
 _TIME_MATCH = 1e-6
@@ -61,24 +61,12 @@ def _package_version(dist: str) -> str:
         return "unknown"
 
 
-def _check_sequences(name: str, sequences: Any) -> list[pulser.Sequence]:
-    """Validate a batch of sequences; name the offending position."""
-    if isinstance(sequences, pulser.Sequence):
-        raise InvalidInputError(f"{name}: run() takes a list of sequences; wrap the single sequence as [seq]")
-    if isinstance(sequences, (str, bytes, Mapping)) or not isinstance(sequences, SequenceABC):
-        raise InvalidInputError(
-            f"{name}: run() takes a list of pulser.Sequence, got {type(sequences).__name__}"
-        )
-    seqs = list(sequences)
-    total = len(seqs)
-    for k, seq in enumerate(seqs):
+def _check_sequences(name: str, sequences: list[pulser.Sequence]) -> None:
+    """Check each sequence of a batch (built, not empty, Ising basis); name the offending position."""
+    total = len(sequences)
+    for k, seq in enumerate(sequences):
         where = f"{name}: sequence {k} of {total}"
-        if not isinstance(seq, pulser.Sequence):
-            raise InvalidInputError(f"{where} is a {type(seq).__name__}, not a pulser.Sequence")
-        if seq.is_parametrized() or seq.is_register_mappable():
-            raise InvalidInputError(
-                f"{where} is parametrized or has a mappable register: call seq.build() first"
-            )
+        check_built_sequence(seq, where)
         if seq.get_duration() == 0:
             raise InvalidInputError(f"{where} is empty (duration 0 ns): add a pulse, e.g. with qgnn.pulses")
         bases = set(seq.get_addressed_bases())
@@ -87,7 +75,6 @@ def _check_sequences(name: str, sequences: Any) -> list[pulser.Sequence]:
                 f"{where} addresses bases {sorted(bases)}; these backends emulate only the "
                 "ground-rydberg (Ising) basis: drive the atoms with a Rydberg channel, e.g. via qgnn.pulses"
             )
-    return seqs
 
 
 def _positive(name: str, setting: str, value: Any, *, integer: bool = False) -> None:
@@ -209,9 +196,8 @@ class _Emulator:
             BackendError: an unsupported sequence, or the emulator failed on it
                 (the message names its position in the batch).
         """
-        shots = check_shots(shots)
-        times = check_evaluation_times(evaluation_times)
-        seqs = _check_sequences(self.name, sequences)
+        seqs, shots, times = check_run_arguments(self.name, sequences, shots, evaluation_times)
+        _check_sequences(self.name, seqs)
         out: list[Measurement] = []
         with _torch_threads(self._num_threads()):
             for k, seq in enumerate(seqs):

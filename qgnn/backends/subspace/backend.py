@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -38,7 +38,7 @@ import pulser
 import scipy
 
 import qgnn
-from qgnn.backends.base import Measurement, check_evaluation_times, check_shots, sequence_seed
+from qgnn.backends.base import Measurement, check_evaluation_times, check_run_arguments, sequence_seed
 from qgnn.backends.subspace.basis import BasisTooLargeError, SubspaceBasis, rydberg_basis
 from qgnn.backends.subspace.drive import Drive, pieces, read_sequence
 from qgnn.backends.subspace.error import Difference, Observables, difference, leaked_weight
@@ -262,19 +262,10 @@ class Subspace:
                 message names the sequence and the memory it needs).
             BackendError: an unsupported sequence, or a basis above ``max_basis``.
         """
-        shots = check_shots(shots)
-        times = check_evaluation_times(evaluation_times)
-        if isinstance(sequences, pulser.Sequence):
-            raise InvalidInputError(
-                "subspace: run() takes a list of sequences; wrap the single sequence as [seq]"
-            )
-        if isinstance(sequences, (str, bytes, Mapping)) or not isinstance(sequences, Sequence):
-            raise InvalidInputError(
-                f"subspace: run() takes a list of pulser.Sequence, got {type(sequences).__name__}"
-            )
+        seqs, shots, times = check_run_arguments(self.name, sequences, shots, evaluation_times)
         out = []
-        for k, seq in enumerate(sequences):
-            label = f"subspace: sequence {k} of {len(sequences)}"
+        for k, seq in enumerate(seqs):
+            label = f"{self.name}: sequence {k} of {len(seqs)}"
             drive = read_sequence(seq, label)
             label += f" ({drive.n_qubits} atoms, {drive.duration} ns)"
             observables, settings = self._solve(drive, times, label)

@@ -40,6 +40,7 @@ from pulser.channels.dmm import DMM
 from pulser.sampler import sample
 from scipy.interpolate import PchipInterpolator
 
+from qgnn.backends.base import check_built_sequence
 from qgnn.backends.subspace.basis import interaction_matrix
 from qgnn.errors import BackendError, InvalidInputError
 
@@ -114,10 +115,7 @@ def read_sequence(seq: pulser.Sequence, label: str) -> Drive:
         BackendError: unsupported channels, a drive that differs between
             atoms (local Rydberg pulses), or two atoms at the same position.
     """
-    if not isinstance(seq, pulser.Sequence):
-        raise InvalidInputError(f"{label} is a {type(seq).__name__}, not a pulser.Sequence")
-    if seq.is_parametrized() or seq.is_register_mappable():
-        raise InvalidInputError(f"{label} is parametrized or has a mappable register: call seq.build() first")
+    check_built_sequence(seq, label)
     channels = seq.declared_channels
     rydberg = [
         name

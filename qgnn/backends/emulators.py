@@ -144,6 +144,22 @@ def _counts(results: Any, times: tuple[float, ...]) -> list[dict[str, int]]:
     return [{str(b): int(c) for b, c in counter.items()} for counter in _pick(results, "bitstrings", times)]
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One sequence of a batch, with what every emulator needs to run it and label its Measurement.
+
+    ``ids``: the register's qubit ids (bitstring order); ``shots``: ``None``
+    for exact; ``times``: evaluation times (fractions of the duration);
+    ``meta``: the Measurement's ``backend``, ``backend_version`` and ``settings``.
+    """
+
+    seq: pulser.Sequence
+    ids: tuple[str, ...]
+    shots: int | None
+    times: tuple[float, ...]
+    meta: dict[str, Any]
+
+
 class _Emulator:
     """Shared batch loop: validation, threads, seeding and error wrapping.
 
@@ -215,21 +231,15 @@ class _Emulator:
                         "settings": self._settings(),
                     }
                     with _seeded(self._seed(), k, seq):
-                        out.append(self._run_one(seq, ids, shots, times, meta))
+                        out.append(self._run_one(_Job(seq, ids, shots, times, meta)))
                 except BackendError as exc:
                     raise BackendError(f"{where} failed: {exc}") from exc
                 except Exception as exc:  # the emulators raise anything from AssertionError to MemoryError
                     raise BackendError(f"{where} failed: {type(exc).__name__}: {exc}") from exc
         return out
 
-    def _run_one(
-        self,
-        seq: pulser.Sequence,
-        ids: tuple[str, ...],
-        shots: int | None,
-        times: tuple[float, ...],
-        meta: dict[str, Any],
-    ) -> Measurement:
+    def _run_one(self, job: _Job) -> Measurement:
+        """The Measurement of one sequence of the batch."""
         raise NotImplementedError
 
 
@@ -289,29 +299,20 @@ class _EmuBackend(_Emulator):
         """The emu backend class and its config class's settings (besides dt, gpu, observables)."""
         raise NotImplementedError
 
-    def _exact(
-        self, states: list[Any], ids: tuple[str, ...], times: tuple[float, ...], meta: dict[str, Any]
-    ) -> Measurement:
+    def _exact(self, states: list[Any], job: _Job) -> Measurement:
         """The Measurement of the states read at the evaluation times."""
         raise NotImplementedError
 
-    def _run_one(
-        self,
-        seq: pulser.Sequence,
-        ids: tuple[str, ...],
-        shots: int | None,
-        times: tuple[float, ...],
-        meta: dict[str, Any],
-    ) -> Measurement:
-        backend_cls, settings = self._backend(shots)
+    def _run_one(self, job: _Job) -> Measurement:
+        backend_cls, settings = self._backend(job.shots)
         config = backend_cls.config_type(
-            dt=self.dt, gpu=self.gpu, observables=_grid_observables(seq, shots, times), **settings
+            dt=self.dt, gpu=self.gpu, observables=_grid_observables(job.seq, job.shots, job.times), **settings
         )
-        results = backend_cls(seq, config=config).run()
-        _check_atom_order(results, ids)
-        if shots is not None:
-            return Measurement.from_counts(ids, times, _counts(results, times), **meta)
-        return self._exact(_pick(results, "state", times), ids, times, meta)
+        results = backend_cls(job.seq, config=config).run()
+        _check_atom_order(results, job.ids)
+        if job.shots is not None:
+            return Measurement.from_counts(job.ids, job.times, _counts(results, job.times), **job.meta)
+        return self._exact(_pick(results, "state", job.times), job)
 
 
 @dataclass(frozen=True)
@@ -353,12 +354,10 @@ class EmuSV(_EmuBackend):
         settings = {"krylov_tolerance": self.krylov_tolerance, "max_krylov_dim": self.max_krylov_dim}
         return SVBackend, {**settings, "log_level": logging.WARN}
 
-    def _exact(
-        self, states: list[Any], ids: tuple[str, ...], times: tuple[float, ...], meta: dict[str, Any]
-    ) -> Measurement:
+    def _exact(self, states: list[Any], job: _Job) -> Measurement:
         # emu-sv indexes basis states by int(bitstring, 2), "1" = Rydberg, qubit 0 first.
         probs = [(s.data.abs() ** 2).double().cpu().numpy() for s in states]
-        return Measurement.from_probabilities(ids, times, _normalised(probs), **meta)
+        return Measurement.from_probabilities(job.ids, job.times, _normalised(probs), **job.meta)
 
 
 def _mps_dense_probabilities(factors: list[torch.Tensor]) -> np.ndarray:
@@ -448,20 +447,18 @@ class EmuMPS(_EmuBackend):
             "log_level": logging.ERROR if shots is None else logging.WARN,
         }
 
-    def _exact(
-        self, states: list[Any], ids: tuple[str, ...], times: tuple[float, ...], meta: dict[str, Any]
-    ) -> Measurement:
-        if len(ids) <= self.max_dense_qubits:
+    def _exact(self, states: list[Any], job: _Job) -> Measurement:
+        if len(job.ids) <= self.max_dense_qubits:
             probs = [_mps_dense_probabilities(s.factors) for s in states]
-            return Measurement.from_probabilities(ids, times, _normalised(probs), **meta)
+            return Measurement.from_probabilities(job.ids, job.times, _normalised(probs), **job.meta)
         corr = np.stack([s.get_correlation_matrix().real.double().cpu().numpy() for s in states])
         return Measurement(
-            qubit_ids=ids,
-            evaluation_times=times,
+            qubit_ids=job.ids,
+            evaluation_times=job.times,
             occupations=np.stack([np.diag(c) for c in corr]),
             correlations=corr,
             excitation_distribution=np.stack([_mps_excitation_distribution(s.factors) for s in states]),
-            **meta,
+            **job.meta,
         )
 
 
@@ -500,33 +497,27 @@ class QutipEmulator(_Emulator):
     def _versions(self) -> dict[str, str]:
         return {**super()._versions(), "qutip": _package_version("qutip")}
 
-    def _run_one(
-        self,
-        seq: pulser.Sequence,
-        ids: tuple[str, ...],
-        shots: int | None,
-        times: tuple[float, ...],
-        meta: dict[str, Any],
-    ) -> Measurement:
+    def _run_one(self, job: _Job) -> Measurement:
         from pulser_simulation import QutipBackendV2, QutipConfig
 
+        seq = job.seq
         samples = _hold_last_samples(pulser.sampler.sample(seq), _QUTIP_HOLD_NS)
         total = samples.max_duration
-        shifted = tuple(t * (total - _QUTIP_HOLD_NS) / total for t in times)
+        shifted = tuple(t * (total - _QUTIP_HOLD_NS) / total for t in job.times)
         config = QutipConfig(
             sampling_rate=self.sampling_rate,
-            observables=[_observable(shots, shifted)],
+            observables=[_observable(job.shots, shifted)],
             default_evaluation_times=shifted,
         )
         results = QutipBackendV2.run_from_sequence_samples(samples, seq.register, seq.device, config=config)
-        _check_atom_order(results, ids)
-        if shots is not None:
-            return Measurement.from_counts(ids, times, _counts(results, shifted), **meta)
+        _check_atom_order(results, job.ids)
+        if job.shots is not None:
+            return Measurement.from_counts(job.ids, job.times, _counts(results, shifted), **job.meta)
         per_time = [state.bitstring_probabilities(cutoff=0.0) for state in _pick(results, "state", shifted)]
         support = np.array(sorted({int(b, 2) for p in per_time for b in p}), dtype=np.int64)
-        width = len(ids)
+        width = len(job.ids)
         probs = [np.array([p.get(format(int(k), f"0{width}b"), 0.0) for k in support]) for p in per_time]
-        return Measurement.from_sparse(ids, times, support, _normalised(probs), **meta)
+        return Measurement.from_sparse(job.ids, job.times, support, _normalised(probs), **job.meta)
 
 
 _QUTIP_HOLD_NS = 16

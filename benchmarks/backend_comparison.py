@@ -24,12 +24,11 @@ writes ``backend_comparison.quick.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 from typing import Any
 
-from backend_runs import BACKENDS, RESULTS, SCHEDULES, dataset_cases, errors, machine, plain, run_isolated
+from backend_runs import BACKENDS, SCHEDULES, dataset_cases, errors, machine, run_isolated, write_report
 
 FULL = {"bands": ["10-12", "13-15", "16-18", "19-20", "21-22"], "graphs": 2, "schedules": list(SCHEDULES)}
 QUICK = {"bands": ["10-11"], "graphs": 1, "schedules": ["qek"]}
@@ -149,12 +148,7 @@ def main() -> None:
     table = summarise(rows)
     print_table(table)
     report.update(table=table, rows=rows)
-    output = args.output or RESULTS / (
-        "backend_comparison.quick.json" if args.quick else "backend_comparison.json"
-    )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(plain(report), indent=2))
-    print(f"wrote {output}")
+    write_report(report, "backend_comparison", quick=args.quick, output=args.output)
 
 
 if __name__ == "__main__":

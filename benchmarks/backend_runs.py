@@ -12,6 +12,7 @@ from the Measurement (``settings``).
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 import os
@@ -211,6 +212,15 @@ def plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
+
+
+def write_report(report: Mapping[str, Any], name: str, *, quick: bool, output: Path | None) -> Path:
+    """Write ``report`` as JSON (:func:`plain`) to ``output``, by default ``results/<name>[.quick].json``."""
+    path = output or RESULTS / (f"{name}.quick.json" if quick else f"{name}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(plain(report), indent=2))
+    print(f"wrote {path}")
+    return path
 
 
 def machine() -> dict[str, Any]:

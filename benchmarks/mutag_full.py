@@ -18,14 +18,13 @@ smallest graphs, about a minute) writes ``mutag_full.quick.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from backend_runs import RESULTS, machine, plain
+from backend_runs import machine, plain, write_report
 
 ESTIMATES = ("truncation_js", "truncation_occupation_error", "truncation_correlation_error")
 BANDS = ((1, 14), (15, 18), (19, 22), (23, 28))
@@ -109,10 +108,7 @@ def main() -> None:
         )
     for index, why in list(failed.items())[:10]:
         print(f"  graph {index}: {why}")
-    output = args.output or RESULTS / ("mutag_full.quick.json" if args.quick else "mutag_full.json")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(plain(report), indent=2))
-    print(f"wrote {output}")
+    write_report(report, "mutag_full", quick=args.quick, output=args.output)
 
 
 if __name__ == "__main__":

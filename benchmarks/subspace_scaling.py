@@ -27,7 +27,6 @@ graph, seconds) writes ``subspace_scaling.quick.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 import warnings
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from backend_runs import RESULTS, dataset_cases, machine, plain
+from backend_runs import dataset_cases, machine, write_report
 
 #: The automatic ladder (from 20, ×2^¼ per step) and, below it, the cutoffs that show why it starts at 20.
 LADDER = (20.0, 20.0 * 2**0.25, 20.0 * 2**0.5, 20.0 * 2**0.75, 40.0)
@@ -159,12 +158,7 @@ def main() -> None:
         "summary": summary,
         "rows": rows,
     }
-    output = args.output or RESULTS / (
-        "subspace_scaling.quick.json" if args.quick else "subspace_scaling.json"
-    )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(plain(report), indent=2))
-    print(f"wrote {output}")
+    write_report(report, "subspace_scaling", quick=args.quick, output=args.output)
 
 
 if __name__ == "__main__":

@@ -108,33 +108,6 @@ def dataset_cases(
     return cases
 
 
-def molecule_layout(n: int, seed: int) -> np.ndarray:
-    """A molecule-like random layout (µm): each atom 5.5–6.5 µm from an earlier one, all ≥ 5.5 µm apart.
-
-    Beyond the shipped datasets' sizes; at AnalogDevice's blockade radius for
-    Ω = 2π rad/µs (7.2 µm) the bonded atoms blockade each other, as in an
-    embedded molecule.
-    """
-    rng = np.random.default_rng(seed)
-    pts = [np.zeros(2)]
-    while len(pts) < n:
-        angle, r = rng.uniform(0, 2 * np.pi), rng.uniform(5.5, 6.5)
-        p = pts[rng.integers(len(pts))] + r * np.array([np.cos(angle), np.sin(angle)])
-        if min(np.linalg.norm(p - q) for q in pts) >= 5.5:
-            pts.append(p)
-    return np.array(pts)
-
-
-def synthetic_case(n: int, seed: int, schedule: str) -> Case:
-    """A :func:`molecule_layout` register with the schedule's sequence on AnalogDevice."""
-    import pulser
-    from pulser.devices import AnalogDevice
-
-    reg = pulser.Register.from_coordinates(molecule_layout(n, seed), prefix="q")
-    seq = make_schedule(schedule).build(reg, AnalogDevice)
-    return Case("molecule-layout", seed, n, seq.to_abstract_repr())
-
-
 def _child(spec: str, sequence: str, max_memory: int | None, out: Any) -> None:
     """Run one backend on one sequence; put its features, settings, times and peak RSS on ``out``."""
     try:

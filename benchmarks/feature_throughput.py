@@ -65,10 +65,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from backend_runs import RESULTS, plain
 
 #: Version of this JSON layout; benchmarks/readme_figures.py reads only this one.
 SCHEMA = 2
-RESULTS = Path(__file__).resolve().parent / "results"
 #: A recorded external figure, not run here (issue 6): the reference pipeline's time on this machine kind.
 ANCHOR: dict[str, Any] = {
     "what": "Pasqal's quantum-evolution-kernel 0.3.4, emu-mps (dt = 10 ns, 1000 shots), one graph at a time",
@@ -116,19 +116,6 @@ def _ptc_fm() -> Any:
     return load_dataset("PTC_FM")
 
 
-def _plain(value: Any) -> Any:
-    """JSON-ready copy: mappings → dicts, sequences → lists, numpy scalars → Python, ±inf/NaN → strings."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
 def register_fingerprint(register: Any) -> str:
     """Hash of a register's sorted pairwise distances (µm, to 1e-4): equal for the same atom geometry."""
     pos = np.array(list(register.qubits.values()), dtype=np.float64).reshape(len(register.qubits), -1)
@@ -141,7 +128,7 @@ def summarise_settings(settings: list[Mapping[str, Any]]) -> dict[str, Any]:
     """One entry per setting key over many Measurements: the value if all agree, else its range or values."""
     out: dict[str, Any] = {}
     for key in sorted({k for s in settings for k in s}):
-        values = [_plain(s.get(key)) for s in settings]
+        values = [plain(s.get(key)) for s in settings]
         distinct = {json.dumps(v, sort_keys=True) for v in values}
         if len(distinct) == 1:
             out[key] = values[0]
@@ -240,7 +227,7 @@ def _run_pipeline(method: str, graph_indices: list[int], workers: int) -> dict[s
         "settings": summarise_settings(
             [r.measurement.settings for r in results if r.measurement is not None]
         ),
-        "backend_cache_key": _plain(pipeline.backend.cache_key()),
+        "backend_cache_key": plain(pipeline.backend.cache_key()),
         "is_default_backend": pipeline.backend.cache_key() == _default_cache_key(),
         "workers": {"processes": pipeline.n_workers, "threads_per_process": pipeline.threads_per_worker},
     }
@@ -266,7 +253,7 @@ def _one_size(backend_name: str, graph_index: int, max_memory: int) -> dict[str,
     }
     if result.measurement is not None:
         keep = ("energy_cutoff", "basis_dim", "truncation_js", "leaked_weight", "memory_bytes", "dt")
-        out["settings"] = {k: _plain(v) for k, v in result.measurement.settings.items() if k in keep}
+        out["settings"] = {k: plain(v) for k, v in result.measurement.settings.items() if k in keep}
     return out
 
 
@@ -552,7 +539,7 @@ def main(argv: list[str] | None = None) -> None:
     report: dict[str, Any] = {"schema": SCHEMA, "mode": "quick" if args.quick else "full", **_provenance()}
     report["anchor"] = {**ANCHOR, "s_per_graph": ANCHOR["seconds"] / ANCHOR["graphs"]}
     report["pipeline_workers"] = args.workers
-    report["default_backend"] = _plain(_default_cache_key())
+    report["default_backend"] = plain(_default_cache_key())
     print(f"size bands, {graphs} graphs each, pipelines with {args.workers} workers:", flush=True)
     report["bands"] = bands(preset["bands"], graphs, args.workers)
     report["whole_set"] = whole = whole_set(whole_max, args.workers)
@@ -582,7 +569,7 @@ def main(argv: list[str] | None = None) -> None:
     report["load_average_at_end"] = list(os.getloadavg())
     report["total_seconds"] = time.perf_counter() - started
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(_plain(report), indent=2) + "\n")
+    output.write_text(json.dumps(plain(report), indent=2) + "\n")
     print(f"\nwritten {output} in {report['total_seconds']:.0f} s")
 
 

@@ -41,6 +41,7 @@ import platform
 import statistics
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -211,6 +212,19 @@ def run_dataset(
     return row, device_rows
 
 
+def _share(count: int, total: int) -> str:
+    """``count`` and its share of ``total``, e.g. ``12 (40%)``."""
+    return f"{count} ({count / total:.0%})"
+
+
+def _print_table(header: str, lines: Iterable[str]) -> None:
+    """The header, a rule as wide as it, then one line per row."""
+    print(header)
+    print("-" * len(header))
+    for line in lines:
+        print(line)
+
+
 def main() -> None:
     """Run the benchmark, print the table and write the JSON results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -241,22 +255,17 @@ def main() -> None:
         f"{AnalogDevice.min_atom_distance} µm (ratio {radius / AnalogDevice.min_atom_distance:.3f}), "
         f"max radial distance {AnalogDevice.max_radial_distance} µm"
     )
-    header = (
+    _print_table(
         f"{'dataset':<9}{'graphs':>7}{'QEK check':>11}{'RDKit @ r':>11}{'RDKit best':>12}"
-        f"{'qgnn exact':>12}{'approx':>8}{'failed':>8}{'s/graph mean':>14}{'median':>9}{'max':>8}"
+        f"{'qgnn exact':>12}{'approx':>8}{'failed':>8}{'s/graph mean':>14}{'median':>9}{'max':>8}",
+        (
+            f"{row.dataset:<9}{row.graphs:>7}{_share(row.qek_check, row.graphs):>11}"
+            f"{_share(row.rdkit_at_r, row.graphs):>11}{_share(row.rdkit_best_scale, row.graphs):>12}"
+            f"{_share(row.qgnn_exact, row.graphs):>12}{row.qgnn_approximate:>8}{row.qgnn_failed:>8}"
+            f"{row.seconds_mean:>14.4f}{row.seconds_median:>9.4f}{row.seconds_max:>8.3f}"
+            for row in rows
+        ),
     )
-    print(header)
-    print("-" * len(header))
-    for row in rows:
-
-        def share(count: int, n: int = row.graphs) -> str:
-            return f"{count} ({count / n:.0%})"
-
-        print(
-            f"{row.dataset:<9}{row.graphs:>7}{share(row.qek_check):>11}{share(row.rdkit_at_r):>11}"
-            f"{share(row.rdkit_best_scale):>12}{share(row.qgnn_exact):>12}{row.qgnn_approximate:>8}"
-            f"{row.qgnn_failed:>8}{row.seconds_mean:>14.4f}{row.seconds_median:>9.4f}{row.seconds_max:>8.3f}"
-        )
     for row in rows:
         for item in row.qgnn_not_exact:
             print(
@@ -267,18 +276,16 @@ def main() -> None:
         f"\nqgnn on other devices, Ω = 2π rad/µs requested (graphs ≤ {args.max_nodes} nodes); "
         f"'{qpu.name} calibrated': only the pre-calibrated {layout}"
     )
-    header = (
+    _print_table(
         f"{'dataset':<9}{'device':<32}{'graphs':>7}{'exact':>12}{'approx':>8}{'failed':>8}"
-        f"{'adjusted':>10}{'undecided':>11}{'s/graph':>9}{'max s':>8}"
-    )
-    print(header)
-    print("-" * len(header))
-    for d in device_rows:
-        print(
-            f"{d.dataset:<9}{d.device:<32}{d.graphs:>7}{f'{d.exact} ({d.exact / d.graphs:.0%})':>12}"
+        f"{'adjusted':>10}{'undecided':>11}{'s/graph':>9}{'max s':>8}",
+        (
+            f"{d.dataset:<9}{d.device:<32}{d.graphs:>7}{_share(d.exact, d.graphs):>12}"
             f"{d.approximate:>8}{d.failed:>8}{d.adjusted:>10}{d.undecided:>11}{d.seconds_mean:>9.4f}"
             f"{d.seconds_max:>8.3f}"
-        )
+            for d in device_rows
+        ),
+    )
 
     payload = {
         "device": AnalogDevice.name,

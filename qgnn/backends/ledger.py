@@ -19,8 +19,8 @@ A recorded job is reused only by a run on the same account: one ledger may hold
 jobs of Pasqal's cloud and of a rehearsal on a fake or staging server, and the
 counts of one are never returned for the other. Files written by schema 1 (no
 project ids; jobs knew their endpoint only through their submission) are
-migrated in place when first opened; their jobs match any project on their
-endpoint.
+migrated in place when first opened (see :mod:`qgnn.backends.ledger_schema`);
+their jobs match any project on their endpoint.
 
 A ledger is meant for one host at a time: keep it on a local disk (SQLite's
 WAL locking is unreliable on network filesystems such as NFS). An intent
@@ -48,11 +48,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from qgnn.backends.ledger_schema import SCHEMA_VERSION as SCHEMA_VERSION  # re-exported
+from qgnn.backends.ledger_schema import prepare_schema
 from qgnn.errors import BackendError, InvalidInputError
 from qgnn.paths import cache_dir
 
 LEDGER_FILENAME = "pasqal_jobs.sqlite"
-SCHEMA_VERSION = "2"
 
 SUBMITTING = "SUBMITTING"
 """An intent committed before the batch-creation request; the outcome is not known yet."""
@@ -60,69 +61,6 @@ RUNNING_STATUSES = frozenset({"PENDING", "RUNNING", "PAUSED"})
 FAILED_STATUSES = frozenset({"ERROR", "CANCELED", "TIMED_OUT"})
 TERMINAL_STATUSES = FAILED_STATUSES | {"DONE"}
 KNOWN_STATUSES = RUNNING_STATUSES | TERMINAL_STATUSES | {SUBMITTING}
-
-_JOBS_TABLE = """CREATE TABLE {name} (
-    row_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    submission_id TEXT NOT NULL REFERENCES submissions(submission_id),
-    seq_hash TEXT NOT NULL REFERENCES sequences(seq_hash),
-    device TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
-    project_id TEXT,
-    shots INTEGER NOT NULL,
-    part INTEGER NOT NULL,
-    runs INTEGER NOT NULL,
-    batch_id TEXT,
-    job_id TEXT,
-    status TEXT NOT NULL,
-    message TEXT,
-    counts TEXT,
-    superseded INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    submitted_at TEXT,
-    finished_at TEXT,
-    updated_at TEXT NOT NULL,
-    UNIQUE (endpoint, job_id)
-)"""
-_JOBS_INDEXES = (
-    "CREATE UNIQUE INDEX jobs_active ON jobs (seq_hash, device, shots, part, endpoint, project_id)"
-    " WHERE superseded = 0",
-    "CREATE INDEX jobs_batch ON jobs (batch_id)",
-)
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS sequences (
-    seq_hash TEXT PRIMARY KEY,
-    abstract_repr TEXT NOT NULL,
-    qubit_ids TEXT NOT NULL,
-    created_at TEXT NOT NULL
-)""",
-    """CREATE TABLE submissions (
-    submission_id TEXT PRIMARY KEY,
-    device TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
-    batch_id TEXT,
-    state TEXT NOT NULL,
-    owner_pid INTEGER NOT NULL,
-    owner_host TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    project_id TEXT
-)""",
-    _JOBS_TABLE.format(name="jobs"),
-    *_JOBS_INDEXES,
-)
-_MIGRATE_FROM_1 = (  # schema 1: no project ids, jobs knew their endpoint only through their submission
-    "ALTER TABLE submissions ADD COLUMN project_id TEXT",
-    "UPDATE submissions SET endpoint = rtrim(endpoint, '/')",
-    _JOBS_TABLE.format(name="jobs_v2"),
-    "INSERT INTO jobs_v2 SELECT j.row_id, j.submission_id, j.seq_hash, j.device,"
-    " COALESCE(s.endpoint, ''), NULL, j.shots, j.part, j.runs, j.batch_id, j.job_id, j.status,"
-    " j.message, j.counts, j.superseded, j.created_at, j.submitted_at, j.finished_at, j.updated_at"
-    " FROM jobs AS j LEFT JOIN submissions AS s ON s.submission_id = j.submission_id",
-    "DROP TABLE jobs",
-    "ALTER TABLE jobs_v2 RENAME TO jobs",
-    *_JOBS_INDEXES,
-)
 
 
 def default_ledger_path() -> Path:
@@ -403,7 +341,7 @@ class JobLedger:
             conn.execute("PRAGMA busy_timeout = 30000")
             if not self._initialised:
                 conn.execute("PRAGMA journal_mode = WAL")
-                self._prepare_schema(conn)
+                prepare_schema(conn, self.path)
                 self._initialised = True
             yield conn
         except sqlite3.IntegrityError as exc:
@@ -421,32 +359,6 @@ class JobLedger:
             ) from exc
         finally:
             conn.close()
-
-    def _prepare_schema(self, conn: sqlite3.Connection) -> None:
-        """Create the tables of a new file, or migrate one written by schema 1, in one transaction."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            version = None
-            if "meta" in tables:
-                row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-                version = row[0] if row is not None else None
-            if version is None and "jobs" in tables:
-                version = "1"  # schema 1 created its tables before writing its version
-            if version not in (None, "1", SCHEMA_VERSION):
-                raise BackendError(
-                    f"job ledger {self.path} has schema version {version}, this qgnn reads 1 and "
-                    f"{SCHEMA_VERSION}: use a newer qgnn, or point QGNN_CACHE_DIR (or ledger=) elsewhere "
-                    "(keep the old file: it records paid jobs)"
-                )
-            if version != SCHEMA_VERSION:
-                for statement in _SCHEMA if version is None else _MIGRATE_FROM_1:
-                    conn.execute(statement)
-                conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[LedgerTransaction]:

@@ -32,11 +32,16 @@ test: install lint
 demo: install
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/qgnn demo
 
+# Every figure the README publishes comes from these runs (hours on a 2-core machine; see benchmarks/README.md).
 bench: install
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/embedding_quality.py
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/feature_throughput.py
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/subspace_scaling.py --throughput
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/subspace_scaling.py
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/backend_comparison.py
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/mutag_full.py
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/accuracy.py
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python benchmarks/trainable.py
+	$(BIN)/python benchmarks/readme_figures.py --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -30,10 +30,13 @@ import networkx as nx
 import numpy as np
 
 from qgnn.errors import InvalidInputError, QgnnError, format_failures
-from qgnn.evaluation import Candidate, Fold, GramSource, ModelResult
+from qgnn.evaluation import Candidate, Fold, GramSource, ModelResult, with_members
 
 if TYPE_CHECKING:  # the protocol imports this registry; the registry only names its types
     from qgnn.experiment import ExperimentConfig, RunContext
+
+    Needs = Callable[[Any, ExperimentConfig], str | None]
+    """Why a model cannot run on a loaded dataset with a configuration, or ``None``."""
 
 LABEL_DMM_DETUNING = -2 * math.pi * 2.0
 """δ_DMM (rad/µs) of the labelled-QEK models: an atom of weight 1 is detuned by 2π·2 rad/µs, twice Ω."""
@@ -69,7 +72,7 @@ class ModelSpec:
     gram: Callable[[RunContext], GramSource] | None = None
     evaluate: Callable[[RunContext], ModelResult] | None = None
     members: tuple[str, ...] = ()
-    needs: Callable[[Any, ExperimentConfig], str | None] | None = None
+    needs: Needs | None = None
     classification: bool = True
     selectable: bool = True
 
@@ -234,13 +237,21 @@ def _label_observables(ctx: RunContext) -> GramSource:
     return source
 
 
-def _hybrid(classical: str, quantum: str) -> Callable[[RunContext], GramSource]:
+def _hybrid(
+    classical: str,
+    quantum: str,
+    summary: str,
+    needs: Needs | None = None,
+) -> ModelSpec:
+    """K_classical + λ·K_quantum of two kernel models, named like ``wl-svm``, ``qek-svm`` → ``wl+qek-svm``."""
+
     def gram(ctx: RunContext) -> GramSource:
         from qgnn.kernels.families import HYBRID_LAMBDAS
 
         return ctx.kernels.hybrid_source(classical, quantum, HYBRID_LAMBDAS)
 
-    return gram
+    name = f"{classical.removesuffix('-svm')}+{quantum}"
+    return ModelSpec(name, summary, True, ("plain",), gram=gram, members=(classical, quantum), needs=needs)
 
 
 def _quantum_part(candidate: Candidate) -> bool:
@@ -279,6 +290,13 @@ def _gnn(name: str, *, model: str | None = None, **options: Any) -> Callable[[Ru
         return result
 
     return evaluate
+
+
+def _quantum_gnn(
+    name: str, summary: str, evaluate: Callable[[RunContext], ModelResult], needs: Needs | None = None
+) -> ModelSpec:
+    """A GNN on the ``plain`` quantum features; it classifies or regresses."""
+    return ModelSpec(name, summary, True, ("plain",), evaluate=evaluate, needs=needs, classification=False)
 
 
 _SPECS: tuple[ModelSpec, ...] = (
@@ -346,57 +364,28 @@ _SPECS: tuple[ModelSpec, ...] = (
         gram=_label_observables,
         needs=_labelled,
     ),
-    ModelSpec(
-        "wl+qek-svm",
+    _hybrid(
+        "wl-svm",
+        "qek-svm",
         "K_WL + λ·K_QEK, λ ∈ {0, 0.1, 0.3, 1, 3} tuned by inner CV (recorded per fold), SVM",
-        True,
-        ("plain",),
-        gram=_hybrid("wl-svm", "qek-svm"),
-        members=("wl-svm", "qek-svm"),
     ),
-    ModelSpec(
-        "wl+gdqc-svm",
-        "K_WL + λ·K_GDQC, λ tuned by inner CV (recorded per fold), SVM",
-        True,
-        ("plain",),
-        gram=_hybrid("wl-svm", "gdqc-svm"),
-        members=("wl-svm", "gdqc-svm"),
-        needs=_labelled,
+    _hybrid(
+        "wl-svm", "gdqc-svm", "K_WL + λ·K_GDQC, λ tuned by inner CV (recorded per fold), SVM", needs=_labelled
     ),
     # GNN heads with quantum features
-    ModelSpec(
-        "qgin",
-        "GIN with quantum node features and correlation encodings (qgnn.nn)",
-        True,
-        ("plain",),
-        evaluate=_gnn("qgin"),
-        classification=False,
-    ),
-    ModelSpec(
-        "qgps",
-        "GPS-style model with quantum positional encodings (qgnn.nn)",
-        True,
-        ("plain",),
-        evaluate=_gnn("qgps"),
-        classification=False,
-    ),
-    ModelSpec(
+    _quantum_gnn("qgin", "GIN with quantum node features and correlation encodings (qgnn.nn)", _gnn("qgin")),
+    _quantum_gnn("qgps", "GPS-style model with quantum positional encodings (qgnn.nn)", _gnn("qgps")),
+    _quantum_gnn(
         "qgin-labels",
         "qgin with per-label mean and sum of ⟨n_i⟩ as graph-level inputs (vocabulary from each "
         "training fold)",
-        True,
-        ("plain",),
-        evaluate=_gnn("qgin", model="qgin-labels", label_observables=True),
-        classification=False,
+        _gnn("qgin", model="qgin-labels", label_observables=True),
         needs=_labelled,
     ),
-    ModelSpec(
+    _quantum_gnn(
         "qgin-pooled",
         "qgin with its quantum features mean-pooled over the evaluation times",
-        True,
-        ("plain",),
-        evaluate=_gnn("qgin", model="qgin-pooled", pooling="mean"),
-        classification=False,
+        _gnn("qgin", model="qgin-pooled", pooling="mean"),
         needs=_several_times,
     ),
     # trained pulses (qgnn.nn.rydberg): the pulse is chosen inside each training fold
@@ -409,21 +398,15 @@ _SPECS: tuple[ModelSpec, ...] = (
         gram=_external("qgnn.nn.qegnn", "qek_trained_gram"),
         selectable=False,  # quantum-best would retrain it for every inner split
     ),
-    ModelSpec(
+    _quantum_gnn(
         "qegnn",
         "trainable RydbergEvolution layer into a GIN head, trained end to end (qgnn.nn)",
-        True,
-        ("plain",),
-        evaluate=_external("qgnn.nn.qegnn", "evaluate_qegnn"),
-        classification=False,
+        _external("qgnn.nn.qegnn", "evaluate_qegnn"),
     ),
-    ModelSpec(
+    _quantum_gnn(
         "qegnn-fixed",
         "the qegnn head on the untrained initial pulse (qgnn.nn): the baseline of qegnn",
-        True,
-        ("plain",),
-        evaluate=_external("qgnn.nn.qegnn", "evaluate_qegnn_fixed"),
-        classification=False,
+        _external("qgnn.nn.qegnn", "evaluate_qegnn_fixed"),
     ),
 )
 _KERNELS = [s for s in _SPECS if s.gram is not None and s.selectable]
@@ -447,18 +430,12 @@ _SELECTIONS = (
 MODELS: dict[str, ModelSpec] = {s.name: s for s in (*_SPECS, *_SELECTIONS)}
 """Every model ``qgnn train --model`` accepts, by name."""
 QUANTUM_MODELS: tuple[str, ...] = tuple(n for n, s in MODELS.items() if s.quantum)
+_MEMBERS = {n: s.members for n, s in MODELS.items()}
 
 
 def closure(names: Sequence[str]) -> list[str]:
     """The models and, recursively, their members, in first-seen order."""
-    out: list[str] = []
-    stack = list(names)
-    while stack:
-        name = stack.pop(0)
-        if name not in out:
-            out.append(name)
-            stack.extend(MODELS[name].members)
-    return out
+    return with_members(names, _MEMBERS)
 
 
 def runs_on(name: str, dataset: Any, config: ExperimentConfig) -> bool:

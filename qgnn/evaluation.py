@@ -204,6 +204,24 @@ def select(candidates: Sequence[Candidate]) -> Candidate:
     return best
 
 
+def with_members(names: Sequence[str], members: Mapping[str, Sequence[str]]) -> list[str]:
+    """``names`` and, recursively, their ``members``, in first-seen order.
+
+    Args:
+        names: model names.
+        members: model → the models it selects among or combines (its time
+            includes theirs); a name missing here has none.
+    """
+    out: list[str] = []
+    stack = list(names)
+    while stack:
+        name = stack.pop(0)
+        if name not in out:
+            out.append(name)
+            stack.extend(members.get(name, ()))
+    return out
+
+
 class KernelModels:
     """Kernel SVMs on shared outer folds: inner-CV tuning, selection among models, hybrids.
 
@@ -284,16 +302,6 @@ class KernelModels:
             self._cost[key] = self._cost.get(key, 0.0) + time.perf_counter() - start
         return self._candidates[key]
 
-    def _with_members(self, names: Sequence[str]) -> list[str]:
-        seen: list[str] = []
-        stack = list(names)
-        while stack:
-            name = stack.pop(0)
-            if name not in seen:
-                seen.append(name)
-                stack.extend(self._members.get(name, ()))
-        return seen
-
     def _record(self, chosen: Candidate, i: int, seconds: float, extra: dict[str, Any]) -> FoldRecord:
         fold = self.folds[i]
         gram = self.family(chosen.model, i)[chosen.params]
@@ -316,7 +324,7 @@ class KernelModels:
         self, label: str, names: Sequence[str], keep: Callable[[Candidate], bool], record_model: bool
     ) -> ModelResult:
         result = ModelResult(label, "classification")
-        timed = self._with_members(names)
+        timed = with_members(names, self._members)
         for i in range(len(self.folds)):
             pool = [c for name in names for c in self.candidates(name, i) if keep(c)]
             if not pool:

@@ -1,28 +1,17 @@
 """One train-and-evaluate run: dataset → features/kernels → models → table, JSON, plots.
 
 This is what ``qgnn train`` and ``qgnn demo`` call; notebooks can call it too.
-Every model in one run sees the same graphs and the same folds. The models
-are listed in :data:`MODELS` (``qgnn models`` prints them).
-
-Adding a model is one :class:`ModelSpec` in ``_SPECS``: a kernel SVM gives
-``gram``, a function of the :class:`RunContext` returning its Gram source (a
-family, or one per fold; tuned by inner CV on each training fold, and
-joining ``quantum-best`` / ``classical-best`` unless ``selectable=False``);
-anything else gives ``evaluate``, a function of the :class:`RunContext`
-returning a :class:`~qgnn.evaluation.ModelResult` (one
-:class:`~qgnn.evaluation.FoldRecord` per ``ctx.folds``). A model living
-elsewhere is imported only when it runs (``_external``), as the trained-pulse
-models of :mod:`qgnn.nn.qegnn` are.
+Every model in one run sees the same graphs and the same folds, handed to it
+as a :class:`RunContext`. The models live in :mod:`qgnn.models` (:data:`MODELS`;
+``qgnn models`` prints them); their names are re-exported here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import math
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,21 +21,41 @@ import numpy as np
 
 from qgnn.backends.base import Backend, check_evaluation_times, check_shots
 from qgnn.errors import InvalidInputError, QgnnError, format_failures
-from qgnn.evaluation import (
-    Candidate,
-    Fold,
-    GramSource,
-    KernelModels,
-    ModelResult,
-    format_table,
-    make_folds,
-    write_results,
+from qgnn.evaluation import Fold, KernelModels, ModelResult, format_table, make_folds, write_results
+from qgnn.models import (
+    FEATURISATIONS,
+    LABEL_DMM_DETUNING,
+    LABEL_RANKS,
+    MODELS,
+    QUANTUM_MODELS,
+    ModelSpec,
+    check_models_on,
+    closure,
+    featurisation_pipeline,
+    fold_label_weights,
+    labelled_pipeline,
+    pipeline_settings,
+    runs_on,
 )
 
-LABEL_DMM_DETUNING = -2 * math.pi * 2.0
-"""δ_DMM (rad/µs) of the labelled-QEK models: an atom of weight 1 is detuned by 2π·2 rad/µs, twice Ω."""
-LABEL_RANKS = 4
-"""Labels weighted by frequency rank in ``qek-label-svm`` (k-th most frequent: (k − 1)/4; the rest 1)."""
+__all__ = [
+    "BACKENDS",
+    "LABEL_DMM_DETUNING",
+    "LABEL_RANKS",
+    "MODELS",
+    "QUANTUM_MODELS",
+    "ExperimentConfig",
+    "ExperimentReport",
+    "ModelSpec",
+    "RunContext",
+    "describe_failures",
+    "fold_label_weights",
+    "labelled_pipeline",
+    "make_backend",
+    "run_experiment",
+    "validate_config",
+]
+
 BACKENDS = ("subspace", "emu-sv", "emu-mps", "qutip")
 
 
@@ -121,7 +130,7 @@ class ExperimentConfig:
     evaluation_times: tuple[float, ...] = (1.0,)
 
 
-# --------------------------------------------------------------------------- the model registry
+# --------------------------------------------------------------------------- what a model sees
 
 
 @dataclass
@@ -170,424 +179,6 @@ class RunContext:
         return [self.graphs[i] for i in fold.train]
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model ``qgnn train --model`` can evaluate.
-
-    Args:
-        name: the ``--model`` name.
-        summary: one line for ``qgnn models``.
-        quantum: True when quantum features enter the model.
-        features: featurisations run before the folds (``"plain"``: the
-            pipeline; ``"chem"``: the pipeline with electronegativity DMM weights).
-        gram: kernel SVMs: the Gram source for a run (tuned per fold by inner CV).
-        evaluate: other models: a function of the run returning its ModelResult.
-        members: models it selects among or combines (their time counts in its own).
-        selectable: a kernel model ``quantum-best`` / ``classical-best`` choose among.
-        needs: a check of the loaded dataset and run; returns why the model
-            cannot run there, or ``None``.
-        classification: True when it only classifies.
-    """
-
-    name: str
-    summary: str
-    quantum: bool
-    features: tuple[str, ...] = ()
-    gram: Callable[[RunContext], GramSource] | None = None
-    evaluate: Callable[[RunContext], ModelResult] | None = None
-    members: tuple[str, ...] = ()
-    needs: Callable[[Any, ExperimentConfig], str | None] | None = None
-    classification: bool = True
-    selectable: bool = True
-
-
-def _external(module: str, function: str) -> Callable[[RunContext], Any]:
-    """``module.function(ctx)``, imported only when the model runs (a Gram source or a ModelResult)."""
-
-    def run(ctx: RunContext) -> Any:
-        return getattr(importlib.import_module(module), function)(ctx)
-
-    return run
-
-
-def _labelled(dataset: Any, config: ExperimentConfig) -> str | None:
-    if dataset.num_node_labels is None:
-        return f"{dataset.name} has no node labels"
-    return None
-
-
-def _elements(dataset: Any, config: ExperimentConfig) -> str | None:
-    if any(e is None for g in dataset for _, e in g.nodes(data="element")):
-        return f"{dataset.name}'s nodes carry no element names (the electronegativity scale needs them)"
-    return None
-
-
-def _several_times(dataset: Any, config: ExperimentConfig) -> str | None:
-    if len(config.evaluation_times) < 2:
-        return "time pooling needs at least two evaluation times, e.g. --times 0.25,0.5,0.75,1"
-    return None
-
-
-def _wl(ctx: RunContext) -> GramSource:
-    from qgnn.kernels.families import weisfeiler_lehman_family
-
-    return weisfeiler_lehman_family(ctx.graphs)
-
-
-def _sp(ctx: RunContext) -> GramSource:
-    from qgnn.kernels.families import shortest_path_family
-
-    return shortest_path_family(ctx.graphs)
-
-
-def _label_histogram(ctx: RunContext) -> GramSource:
-    from qgnn.features import label_vocabulary
-    from qgnn.kernels.classical import label_histograms
-    from qgnn.kernels.families import rbf_family
-
-    def source(fold: Fold) -> dict[Any, np.ndarray]:
-        vocabulary = label_vocabulary(ctx.train_graphs(fold))
-        return rbf_family(label_histograms(ctx.graphs, vocabulary), fold.train)
-
-    return source
-
-
-def _qek(ctx: RunContext) -> GramSource:
-    from qgnn.features import excitation_matrix
-    from qgnn.kernels.families import qek_family
-
-    return qek_family(excitation_matrix(ctx.results["plain"], t_index=-1))
-
-
-def _qek_pooled(ctx: RunContext) -> GramSource:
-    from qgnn.features import excitation_matrix
-    from qgnn.kernels.families import qek_family
-
-    X = excitation_matrix(ctx.results["plain"], t_index=None)
-    return qek_family(X, n_times=ctx.n_times, poolings=("concat", "mean"))
-
-
-def _qek_chem(ctx: RunContext) -> GramSource:
-    from qgnn.features import excitation_matrix
-    from qgnn.kernels.families import qek_family
-
-    return qek_family(excitation_matrix(ctx.results["chem"], t_index=-1))
-
-
-def fold_label_weights(
-    train_graphs: Sequence[nx.Graph], all_graphs: Sequence[nx.Graph], ranks: int = LABEL_RANKS
-) -> dict[Hashable, float]:
-    """DMM weights from label frequencies on the training graphs only.
-
-    The ``ranks`` most frequent labels of the training graphs (ties broken as
-    :func:`qgnn.pulses.label_frequency_weights` does) get 0, 1/ranks, …,
-    (ranks − 1)/ranks; every rarer label, and any label only a test graph
-    has, gets 1. So the common atoms are well apart in detuning, and folds
-    whose training graphs rank their common labels alike share one
-    featurisation.
-
-    Args:
-        train_graphs: the training graphs (their labels set the ranks).
-        all_graphs: every graph the map must cover.
-        ranks: how many labels get a weight below 1 (≥ 1).
-    """
-    from qgnn.features import label_vocabulary
-    from qgnn.pulses import label_frequency_weights
-
-    if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
-        raise InvalidInputError(f"ranks must be a positive integer, got {ranks!r}")
-    ranked = sorted(label_frequency_weights(train_graphs, attribute="label").items(), key=lambda kv: kv[1])
-    weights = {value: k / ranks for k, (value, _) in enumerate(ranked[:ranks])}
-    return {value: weights.get(value, 1.0) for value in label_vocabulary(all_graphs)}
-
-
-def _qek_label(ctx: RunContext) -> GramSource:
-    from qgnn.features import excitation_matrix
-    from qgnn.kernels.families import qek_family
-    from qgnn.pulses import NodeDetuning
-
-    def source(fold: Fold) -> dict[Any, np.ndarray]:
-        weights = fold_label_weights(ctx.train_graphs(fold), ctx.graphs)
-        ranked = sorted((w, repr(k)) for k, w in weights.items() if w < 1.0)
-        key = tuple((label, w) for w, label in ranked)  # the fold's weights: labels below 1, in rank order
-        if key not in ctx.label_pipelines:  # folds with the same weights share one featurisation
-            pipeline = labelled_pipeline(ctx.pipeline, NodeDetuning(weights, LABEL_DMM_DETUNING, "label"))
-            ctx.settings.setdefault("label-folds", []).append(_settings(pipeline))
-            start = time.perf_counter()
-            results = pipeline.run(ctx.graphs)  # its time also counts in the fold (KernelModels times it)
-            ctx.label_seconds += time.perf_counter() - start
-            failed = {r.index: str(r.error) for r in results if not r.ok}
-            if failed:
-                raise QgnnError(
-                    "qek-label-svm: graphs featurised without labels failed with them:\n"
-                    + format_failures(failed)
-                )
-            ctx.label_pipelines[key] = results
-        family = qek_family(excitation_matrix(ctx.label_pipelines[key], t_index=-1))
-        ranks = (("label_ranks", ",".join(label for label, _ in key)),)  # recorded with each fold's choice
-        return {(*ranks, *params): gram for params, gram in family.items()}
-
-    return source
-
-
-def _gdqc(ctx: RunContext) -> GramSource:
-    from qgnn.features import node_observables
-    from qgnn.kernels import encode_observables
-    from qgnn.kernels.families import gdqc_family
-
-    poolings = ("last", "mean") if ctx.n_times > 1 else ("last",)
-    results = ctx.results["plain"]
-    encoded = {
-        p: encode_observables(
-            [node_observables(r, g, pooling=p) for r, g in zip(results, ctx.graphs, strict=True)]  # type: ignore[arg-type]
-        )
-        for p in poolings
-    }
-    return gdqc_family(encoded)
-
-
-def _label_observables(ctx: RunContext) -> GramSource:
-    from qgnn.features import label_observables_matrix, label_vocabulary
-    from qgnn.features.maps import TimePooling
-    from qgnn.kernels.families import rbf_family
-
-    pooling: TimePooling = "concat" if ctx.n_times > 1 else "last"
-
-    def source(fold: Fold) -> dict[Any, np.ndarray]:
-        vocabulary = label_vocabulary(ctx.train_graphs(fold))
-        X = label_observables_matrix(ctx.results["plain"], ctx.graphs, vocabulary, pooling=pooling)
-        return rbf_family(X, fold.train)
-
-    return source
-
-
-def _hybrid(classical: str, quantum: str) -> Callable[[RunContext], GramSource]:
-    def gram(ctx: RunContext) -> GramSource:
-        from qgnn.kernels.families import HYBRID_LAMBDAS
-
-        return ctx.kernels.hybrid_source(classical, quantum, HYBRID_LAMBDAS)
-
-    return gram
-
-
-def _quantum_part(candidate: Candidate) -> bool:
-    """False for a hybrid's λ = 0 grid point: the classical kernel alone is not a quantum model."""
-    return dict(candidate.params).get("lambda", 1.0) != 0.0
-
-
-def _best(label: str, quantum: bool) -> Callable[[RunContext], ModelResult]:
-    def evaluate(ctx: RunContext) -> ModelResult:
-        members = [m for m in MODELS[label].members if m in ctx.kernels]
-        keep = _quantum_part if quantum else (lambda c: True)
-        return ctx.kernels.evaluate_best(label, members, keep=keep)
-
-    return evaluate
-
-
-def _gnn(name: str, *, model: str | None = None, **options: Any) -> Callable[[RunContext], ModelResult]:
-    """A GNN head's evaluation; ``model`` names a variant of head ``name`` run with ``options``."""
-
-    def evaluate(ctx: RunContext) -> ModelResult:
-        from qgnn.nn.training import evaluate_gnn
-
-        result, curve_png = evaluate_gnn(
-            name,  # type: ignore[arg-type]
-            ctx.dataset,
-            ctx.results["plain"] if name != "gin" else None,
-            ctx.folds,
-            seed=ctx.config.seed,
-            epochs=ctx.config.gnn_epochs,
-            out=ctx.out,
-            progress=ctx.progress,
-            name=model,
-            **options,
-        )
-        ctx.files.append(curve_png)
-        return result
-
-    return evaluate
-
-
-_SPECS: tuple[ModelSpec, ...] = (
-    # classical
-    ModelSpec(
-        "wl-svm", "Weisfeiler–Lehman subtree kernel on node labels (depth tuned), SVM", False, gram=_wl
-    ),
-    ModelSpec("sp-svm", "labelled shortest-path kernel, SVM", False, gram=_sp),
-    ModelSpec(
-        "hist-svm",
-        "node-label histogram (atoms per label; vocabulary from the training graphs), RBF SVM",
-        False,
-        gram=_label_histogram,
-        needs=_labelled,
-    ),
-    ModelSpec("gin", "GIN on node labels (qgnn.nn)", False, evaluate=_gnn("gin"), classification=False),
-    # quantum kernels
-    ModelSpec(
-        "qek-svm",
-        "quantum evolution kernel on the excitation distribution at the last evaluation time, SVM",
-        True,
-        ("plain",),
-        gram=_qek,
-    ),
-    ModelSpec(
-        "qek-pooled-svm",
-        "QEK on every evaluation time, pooled by mean or concatenation (chosen by inner CV), SVM",
-        True,
-        ("plain",),
-        gram=_qek_pooled,
-        needs=_several_times,
-    ),
-    ModelSpec(
-        "qek-label-svm",
-        "QEK with node labels as DMM local detuning on AnalogDMMDevice: the 4 most frequent labels of "
-        "each training fold get weights 0, ¼, ½, ¾, the rest 1; δ_DMM = −2π·2 rad/µs, SVM",
-        True,
-        ("plain",),
-        gram=_qek_label,
-        needs=_labelled,
-    ),
-    ModelSpec(
-        "qek-chem-svm",
-        "QEK with DMM weights from the Pauling electronegativity of each atom's element "
-        "(fixed scale), δ_DMM = −2π·2 rad/µs, AnalogDMMDevice, SVM",
-        True,
-        ("chem",),
-        gram=_qek_chem,
-        needs=_elements,
-    ),
-    ModelSpec(
-        "gdqc-svm",
-        "GDQC kernel: WL-style refinement of (label, binned ⟨n_i⟩) over connected correlations C_ij "
-        "(arXiv:2509.09421), SVM",
-        True,
-        ("plain",),
-        gram=_gdqc,
-        needs=_labelled,
-    ),
-    ModelSpec(
-        "label-obs-svm",
-        "per-label mean and sum of ⟨n_i⟩ (vocabulary from the training graphs), RBF SVM",
-        True,
-        ("plain",),
-        gram=_label_observables,
-        needs=_labelled,
-    ),
-    ModelSpec(
-        "wl+qek-svm",
-        "K_WL + λ·K_QEK, λ ∈ {0, 0.1, 0.3, 1, 3} tuned by inner CV (recorded per fold), SVM",
-        True,
-        ("plain",),
-        gram=_hybrid("wl-svm", "qek-svm"),
-        members=("wl-svm", "qek-svm"),
-    ),
-    ModelSpec(
-        "wl+gdqc-svm",
-        "K_WL + λ·K_GDQC, λ tuned by inner CV (recorded per fold), SVM",
-        True,
-        ("plain",),
-        gram=_hybrid("wl-svm", "gdqc-svm"),
-        members=("wl-svm", "gdqc-svm"),
-        needs=_labelled,
-    ),
-    # GNN heads with quantum features
-    ModelSpec(
-        "qgin",
-        "GIN with quantum node features and correlation encodings (qgnn.nn)",
-        True,
-        ("plain",),
-        evaluate=_gnn("qgin"),
-        classification=False,
-    ),
-    ModelSpec(
-        "qgps",
-        "GPS-style model with quantum positional encodings (qgnn.nn)",
-        True,
-        ("plain",),
-        evaluate=_gnn("qgps"),
-        classification=False,
-    ),
-    ModelSpec(
-        "qgin-labels",
-        "qgin with per-label mean and sum of ⟨n_i⟩ as graph-level inputs (vocabulary from each "
-        "training fold)",
-        True,
-        ("plain",),
-        evaluate=_gnn("qgin", model="qgin-labels", label_observables=True),
-        classification=False,
-        needs=_labelled,
-    ),
-    ModelSpec(
-        "qgin-pooled",
-        "qgin with its quantum features mean-pooled over the evaluation times",
-        True,
-        ("plain",),
-        evaluate=_gnn("qgin", model="qgin-pooled", pooling="mean"),
-        classification=False,
-        needs=_several_times,
-    ),
-    # trained pulses (qgnn.nn.rydberg): the pulse is chosen inside each training fold
-    ModelSpec(
-        "qek-trained",
-        "QEK with the pulse (5 segments of Ω, δ over 660 ns) and DMM label weights trained on each "
-        "training fold by kernel-target alignment (AnalogDMMDevice), SVM",
-        True,
-        ("plain",),
-        gram=_external("qgnn.nn.qegnn", "qek_trained_gram"),
-        selectable=False,  # quantum-best would retrain it for every inner split
-    ),
-    ModelSpec(
-        "qegnn",
-        "trainable RydbergEvolution layer into a GIN head, trained end to end (qgnn.nn)",
-        True,
-        ("plain",),
-        evaluate=_external("qgnn.nn.qegnn", "evaluate_qegnn"),
-        classification=False,
-    ),
-    ModelSpec(
-        "qegnn-fixed",
-        "the qegnn head on the untrained initial pulse (qgnn.nn): the baseline of qegnn",
-        True,
-        ("plain",),
-        evaluate=_external("qgnn.nn.qegnn", "evaluate_qegnn_fixed"),
-        classification=False,
-    ),
-)
-_KERNELS = [s for s in _SPECS if s.gram is not None and s.selectable]
-_SELECTIONS = (
-    ModelSpec(
-        "classical-best",
-        "picks wl-svm, sp-svm or hist-svm (and its parameters) by inner CV on each training fold",
-        False,
-        evaluate=_best("classical-best", quantum=False),
-        members=tuple(s.name for s in _KERNELS if not s.quantum),
-    ),
-    ModelSpec(
-        "quantum-best",
-        "picks among every quantum kernel model above that can run (hybrids only with λ > 0; pooled "
-        "QEK only with ≥ 2 evaluation times) by inner CV on each training fold",
-        True,
-        evaluate=_best("quantum-best", quantum=True),
-        members=tuple(s.name for s in _KERNELS if s.quantum),
-    ),
-)
-MODELS: dict[str, ModelSpec] = {s.name: s for s in (*_SPECS, *_SELECTIONS)}
-"""Every model ``qgnn train --model`` accepts, by name."""
-QUANTUM_MODELS: tuple[str, ...] = tuple(n for n, s in MODELS.items() if s.quantum)
-
-
-def _closure(names: Sequence[str]) -> list[str]:
-    """The models and, recursively, their members, in first-seen order."""
-    out: list[str] = []
-    stack = list(names)
-    while stack:
-        name = stack.pop(0)
-        if name not in out:
-            out.append(name)
-            stack.extend(MODELS[name].members)
-    return out
-
-
 # --------------------------------------------------------------------------- validation
 
 
@@ -622,7 +213,7 @@ def _prepare(config: ExperimentConfig, pipeline: Any) -> tuple[ExperimentConfig,
 
     config = _checked_arguments(config, pipeline)
     dataset = load_dataset(config.dataset, max_nodes=config.max_nodes)
-    _check_models_on(dataset, config)
+    check_models_on(dataset, config)
     return config, dataset
 
 
@@ -681,24 +272,6 @@ def _check_dataset_name(name: object) -> None:
     canonical_name(name)
 
 
-def _runs_on(name: str, dataset: Any, config: ExperimentConfig) -> bool:
-    needs = MODELS[name].needs
-    return needs is None or needs(dataset, config) is None
-
-
-def _check_models_on(dataset: Any, config: ExperimentConfig) -> None:
-    """Models that cannot run on this dataset (regression, no labels, one time) fail before any feature."""
-    for name in config.models:
-        spec = MODELS[name]
-        if spec.classification and dataset.task != "classification":
-            raise InvalidInputError(
-                f"{name} classifies; {config.dataset} is a regression dataset: use gin, qgin or qgps"
-            )
-        reason = spec.needs(dataset, config) if spec.needs is not None else None
-        if reason is not None:
-            raise InvalidInputError(f"{name} cannot run here: {reason}")
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -721,50 +294,12 @@ class ExperimentReport:
         return format_table(self.results)
 
 
-def labelled_pipeline(base: Any, node_detuning: Any) -> Any:
-    """``base`` with node labels as DMM local detuning: same backend, times, shots, seed and cache.
-
-    The schedule gains ``node_detuning``; ``AnalogDevice`` becomes
-    :data:`qgnn.pulses.AnalogDMMDevice` (same C6, so the same registers), a
-    device with a DMM is kept, any other is a typed error.
-    """
-    from qgnn.pulses import DMM_DEVICE_NAMES, AnalogDMMDevice, has_dmm
-
-    device = base.device
-    if not has_dmm(device):
-        if device.name != "AnalogDevice":
-            raise InvalidInputError(
-                f"node labels need a device with a DMM; {device.name} has none: use one of {DMM_DEVICE_NAMES}"
-            )
-        device = AnalogDMMDevice
-    schedule = dataclasses.replace(base.schedule, node_detuning=node_detuning)
-    return base.replace(device=device, schedule=schedule)
-
-
 def _featurise(name: str, pipeline: Any, graphs: list[nx.Graph]) -> tuple[list[Any], float, dict[str, Any]]:
     """Run one featurisation over the graphs; returns results, seconds and its settings."""
-    if name == "chem":
-        from qgnn.pulses import NodeDetuning
-
-        pipeline = labelled_pipeline(pipeline, NodeDetuning.electronegativity(LABEL_DMM_DETUNING))
+    pipeline = featurisation_pipeline(name, pipeline)
     start = time.perf_counter()
     results = pipeline.run(graphs)
-    return results, time.perf_counter() - start, _settings(pipeline)
-
-
-def _settings(pipeline: Any) -> dict[str, Any]:
-    """What produced a featurisation, read back from its pipeline."""
-    node_detuning = getattr(pipeline.schedule, "node_detuning", None)
-    return {
-        "backend": pipeline.backend.name,
-        "backend_cache_key": pipeline.backend.cache_key(),
-        "device": pipeline.device.name,
-        "schedule": repr(pipeline.schedule),
-        "node_detuning": None if node_detuning is None else node_detuning.cache_key(),
-        "evaluation_times": list(pipeline.evaluation_times),
-        "shots": pipeline.shots,
-        "embed_seed": pipeline.embed_seed,
-    }
+    return results, time.perf_counter() - start, pipeline_settings(pipeline)
 
 
 def run_experiment(
@@ -787,8 +322,8 @@ def run_experiment(
     graphs = list(dataset)
     if not graphs:
         raise QgnnError(f"{config.dataset} has no graph with at most {config.max_nodes} nodes")
-    needed = [m for m in _closure(config.models) if _runs_on(m, dataset, config)]
-    featurisations = [f for f in ("plain", "chem") if any(f in MODELS[m].features for m in needed)]
+    needed = [m for m in closure(config.models) if runs_on(m, dataset, config)]
+    featurisations = [f for f in FEATURISATIONS if any(f in MODELS[m].features for m in needed)]
     if featurisations and pipeline is None:
         from qgnn.features import FeaturePipeline
 
@@ -834,7 +369,7 @@ def run_experiment(
     for name in config.models:
         spec = MODELS[name]
         result = spec.evaluate(ctx) if spec.evaluate is not None else kernels.evaluate(name)
-        used = {f for m in _closure([name]) if m in needed for f in MODELS[m].features}
+        used = {f for m in closure([name]) if m in needed for f in MODELS[m].features}
         result.setup_seconds += sum(seconds[f] for f in used)
         if dataset.task == "classification":
             files.append(_confusion(result, dataset.classes, out / f"{config.dataset}-{name}-confusion.png"))

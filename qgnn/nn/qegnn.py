@@ -38,8 +38,8 @@ from tqdm.auto import tqdm
 from qgnn.errors import InvalidInputError
 from qgnn.nn.models import QuantumGIN
 from qgnn.nn.rydberg import AtomGraph, RydbergEvolution, RydbergOutput, plot_pulse, write_pulse
-from qgnn.nn.training import FoldOutcome, _inner_split, plot_learning_curves
-from qgnn.nn.transforms import _fill_edgeless
+from qgnn.nn.training import FoldOutcome, inner_split, plot_learning_curves
+from qgnn.nn.transforms import fill_edgeless
 
 if TYPE_CHECKING:
     from qgnn.data import GraphDataset
@@ -465,7 +465,7 @@ def fit_evaluate_qegnn(
     start = time.perf_counter()
     y_all = np.array([float(d.y.reshape(-1)[0]) for d in datas])
     y_fit = y_all[train]
-    tr, va = _inner_split(y_fit, val_fraction, seed, stratify=task == "classification")
+    tr, va = inner_split(y_fit, val_fraction, seed, stratify=task == "classification")
     fit_idx, val_idx = np.asarray(train)[tr], np.asarray(train)[va]
     mu, sd = (0.0, 1.0)
     if task == "regression":
@@ -599,7 +599,7 @@ def qegnn_folds(
     name = "qegnn" if train_pulse else "qegnn-fixed"
     task = dataset.task
     num_classes = int(dataset.num_classes or 0)
-    datas = _fill_edgeless(dataset.to_pyg())
+    datas = fill_edgeless(dataset.to_pyg())
     for data in datas:
         if getattr(data, "x", None) is None:
             data.x = torch.ones(int(data.num_nodes or 0), 1)

@@ -32,7 +32,7 @@ from qgnn.data.convert import data_index
 from qgnn.errors import DatasetError, InvalidGraphError, InvalidInputError, graph_label
 from qgnn.features import label_observables_matrix, label_vocabulary
 from qgnn.nn.models import GIN, QuantumGIN, QuantumGPS
-from qgnn.nn.transforms import _check_pooling, _fill_edgeless, attach_quantum_features
+from qgnn.nn.transforms import _check_pooling, attach_quantum_features, fill_edgeless
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -230,9 +230,15 @@ def _check_graphs(datas: Sequence[Data], model: str, reference: Data, where: str
                 )
 
 
-def _inner_split(
+def inner_split(
     y: np.ndarray, val_fraction: float, seed: int, stratify: bool
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted positions ``(train, validation)`` into ``y``, ``val_fraction`` of them held out for validation.
+
+    At least one position lands on each side. Stratified by class when
+    ``stratify`` and every class allows it (a plain random split otherwise);
+    fixed by ``seed``.
+    """
     n = len(y)
     n_val = min(max(1, int(round(val_fraction * n))), n - 1)
     idx = np.arange(n)
@@ -333,12 +339,12 @@ def fit_evaluate_gnn(
         raise DatasetError(f"a fold needs at least 2 training graphs (one for validation), got {len(train)}")
     if len(test) < 1:
         raise DatasetError("a fold needs at least 1 test graph")
-    filled = _fill_edgeless([*train, *test])
+    filled = fill_edgeless([*train, *test])
     train, test = filled[: len(train)], filled[len(train) :]
     _check_graphs(train + test, model, train[0], "fold")
     y_train = _targets(train, task, num_classes, "train")
     y_test = _targets(test, task, num_classes, "test")
-    tr, va = _inner_split(y_train, val_fraction, seed, stratify=task == "classification")
+    tr, va = inner_split(y_train, val_fraction, seed, stratify=task == "classification")
     mu, sd = (0.0, 1.0)
     if task == "regression":
         mu = float(y_train[tr].mean())

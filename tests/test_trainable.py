@@ -295,7 +295,8 @@ def small_ptc():
 
 def test_js_matrix_and_row_statistics_match_the_numpy_definitions() -> None:
     from qgnn.kernels import jensen_shannon
-    from qgnn.nn.qegnn import js_matrix, row_statistics
+    from qgnn.nn.alignment import js_matrix
+    from qgnn.nn.qegnn import row_statistics
     from qgnn.nn.transforms import correlation_encodings
 
     rng = np.random.default_rng(0)
@@ -310,7 +311,7 @@ def test_js_matrix_and_row_statistics_match_the_numpy_definitions() -> None:
 
 
 def test_kernel_alignment_is_one_for_a_perfect_kernel_and_training_raises_it(small_ptc) -> None:
-    from qgnn.nn.qegnn import fit_kernel_alignment, kernel_target_alignment
+    from qgnn.nn.alignment import fit_kernel_alignment, kernel_target_alignment
 
     perfect = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
     y = torch.tensor([0, 0, 1, 1])
@@ -326,21 +327,21 @@ def test_kernel_alignment_is_one_for_a_perfect_kernel_and_training_raises_it(sma
 def test_qek_trained_trains_on_training_graphs_only_and_saves_every_fold(
     small_ptc, tmp_path, monkeypatch
 ) -> None:
-    import qgnn.nn.qegnn as qegnn
+    import qgnn.nn.alignment as alignment
     from qgnn.evaluation import KernelModels, make_folds
 
     ds, embs = small_ptc
     y = np.asarray(ds.y)
     folds = make_folds(y, folds=2, seed=0)
     seen: list[int] = []
-    original = qegnn.fit_kernel_alignment
+    original = alignment.fit_kernel_alignment
 
     def spy(layer, atoms, labels, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(len(atoms))
         return original(layer, atoms, labels, **kwargs)
 
-    monkeypatch.setattr(qegnn, "fit_kernel_alignment", spy)
-    source = qegnn.qek_trained_source(
+    monkeypatch.setattr(alignment, "fit_kernel_alignment", spy)
+    source = alignment.qek_trained_source(
         list(ds), embs, y, seed=0, out=tmp_path, dataset_name="PTC", epochs=1, batch_size=6, segments=2
     )
     models = KernelModels(y, folds, seed=0)
@@ -349,7 +350,7 @@ def test_qek_trained_trains_on_training_graphs_only_and_saves_every_fold(
     assert seen == [len(f.train) for f in folds]
     assert len(result.folds) == 2
     assert {"alignment_before", "alignment_after", "mu", "C"} <= set(result.folds[0].best_params)
-    json_path, png = qegnn.pulse_files("PTC", "qek-trained", tmp_path)
+    json_path, png = alignment.pulse_files("PTC", "qek-trained", tmp_path)
     saved = json.loads(json_path.read_text())["folds"]
     assert [(f["repeat"], f["fold"]) for f in saved] == [(0, 0), (0, 1)]
     assert schedule_from_values(saved[0]["pulse"]).duration == 660
@@ -387,7 +388,8 @@ def test_quantum_evolution_gnn_reads_the_layer_in_node_order_and_backpropagates(
 @pytest.mark.parametrize("train_pulse", [True, False])
 def test_qegnn_folds_train_and_save_the_pulses(small_ptc, tmp_path, train_pulse: bool) -> None:
     from qgnn.evaluation import make_folds
-    from qgnn.nn.qegnn import pulse_files, qegnn_folds
+    from qgnn.nn.alignment import pulse_files
+    from qgnn.nn.qegnn import qegnn_folds
 
     ds, embs = small_ptc
     folds = make_folds(ds.y, folds=2, seed=0)
@@ -421,7 +423,7 @@ def test_run_context_entry_reads_the_pipeline_embeddings(small_ptc, tmp_path) ->
     from types import SimpleNamespace
 
     from qgnn.evaluation import make_folds
-    from qgnn.nn.qegnn import pulse_files, qek_trained_gram
+    from qgnn.nn.alignment import pulse_files, qek_trained_gram
 
     ds, embs = small_ptc
     ctx = SimpleNamespace(

@@ -9,21 +9,16 @@
 - :class:`QuantumGIN`, :class:`QuantumGPS`, :class:`GIN` — PyG models;
 - :func:`fit_evaluate_gnn`, :func:`plot_learning_curves`, :func:`evaluate_gnn` — cross-validation folds;
 - :class:`RydbergEvolution`, :class:`AtomGraph` — the trainable Rydberg evolution layer
-  (:mod:`qgnn.nn.rydberg`), :class:`QuantumEvolutionGNN` and kernel-target alignment
-  (:mod:`qgnn.nn.qegnn`).
+  (:mod:`qgnn.nn.rydberg`); kernel-target alignment of its pulse (:mod:`qgnn.nn.alignment`)
+  and :class:`QuantumEvolutionGNN`, trained end to end (:mod:`qgnn.nn.qegnn`).
 """
 
 from __future__ import annotations
 
+from qgnn.nn.alignment import fit_kernel_alignment, kernel_target_alignment, qek_trained_source
 from qgnn.nn.dataset import QuantumDataset
 from qgnn.nn.models import GIN, QuantumGIN, QuantumGPS
-from qgnn.nn.qegnn import (
-    QuantumEvolutionGNN,
-    fit_kernel_alignment,
-    kernel_target_alignment,
-    qegnn_folds,
-    qek_trained_source,
-)
+from qgnn.nn.qegnn import QuantumEvolutionGNN, qegnn_folds
 from qgnn.nn.rydberg import AtomGraph, RydbergEvolution, RydbergOutput
 from qgnn.nn.training import (
     MODELS,

@@ -12,7 +12,7 @@ from torch_geometric.data import InMemoryDataset
 from qgnn.data import load_dataset
 from qgnn.errors import DatasetError
 from qgnn.features import FeaturePipeline, cache_dir
-from qgnn.nn.transforms import QuantumFeatures, QuantumFeatureWarning, _fill_edgeless, failure_message
+from qgnn.nn.transforms import QuantumFeatures, QuantumFeatureWarning, failure_message, fill_edgeless
 
 
 class QuantumDataset(InMemoryDataset):
@@ -113,7 +113,7 @@ class QuantumDataset(InMemoryDataset):
 
     def process(self) -> None:
         """Featurise the dataset's graphs in one batch, save graphs and failures."""
-        graphs = _fill_edgeless(self._graphs.to_pyg())
+        graphs = fill_edgeless(self._graphs.to_pyg())
         if not graphs:
             raise DatasetError(
                 f"{self.name} has no graph with at most {self.max_nodes} nodes: raise max_nodes"

@@ -1,21 +1,17 @@
-"""Models that train the pulse: the QEK kernel tuned by alignment, and an end-to-end quantum GNN.
+"""An end-to-end quantum GNN: the trainable Rydberg layer feeding a GIN head (``qegnn``).
 
-- ``qek-trained``: :func:`fit_kernel_alignment` tunes a :class:`RydbergEvolution`
-  (drive and label weights) to maximise the centred kernel-target alignment
-  of the QEK kernel K = exp(−μ·JS) on a fold's **training** graphs; the
-  tuned pulse then featurises every graph and the fold is scored by the usual
-  QEK-SVM (μ and C tuned by inner CV on the training graphs,
-  :class:`qgnn.evaluation.KernelModels`). :func:`qek_trained_source` is the
-  per-fold Gram source, :func:`qek_trained_gram` its ``qgnn train`` entry.
-- ``qegnn``: :class:`QuantumEvolutionGNN` chains the layer into the GIN head
-  of :class:`~qgnn.nn.QuantumGIN` (⟨n_i⟩ per node, the connected
-  correlations' row statistics as positional encoding, C_ij per edge, the
-  excitation distribution in the readout); pulse and head are trained
-  together (:func:`qegnn_folds`), or the head alone on the initial pulse
-  (``train_pulse=False``, the "untrained pulse" baseline with the same head).
+:class:`QuantumEvolutionGNN` chains a :class:`RydbergEvolution` into the GIN
+head of :class:`~qgnn.nn.QuantumGIN` (⟨n_i⟩ per node, the connected
+correlations' row statistics as positional encoding, C_ij per edge, the
+excitation distribution in the readout); pulse and head are trained together
+(:func:`qegnn_folds`), or the head alone on the initial pulse
+(``train_pulse=False``, ``qegnn-fixed``, the "untrained pulse" baseline with
+the same head). Every fold's learned pulse is written to one JSON file and
+overlaid in one plot (:func:`qgnn.nn.alignment.save_pulses`).
 
-Every fold's learned pulse is written to one JSON file and overlaid in one
-plot (Ω(t), δ(t), label weights).
+The kernel-alignment model ``qek-trained`` lives in :mod:`qgnn.nn.alignment`;
+its entry points stay importable from here for :mod:`qgnn.experiment` (which
+names ``qgnn.nn.qegnn.qek_trained_gram``), notebook 04 and ``benchmarks/trainable.py``.
 """
 
 from __future__ import annotations
@@ -23,23 +19,36 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
-from tqdm.auto import tqdm
 
 from qgnn.errors import InvalidInputError
+from qgnn.nn.alignment import fit_kernel_alignment as fit_kernel_alignment
+from qgnn.nn.alignment import fresh_layer, save_pulses
+from qgnn.nn.alignment import kernel_target_alignment as kernel_target_alignment
+from qgnn.nn.alignment import pulse_files as pulse_files
+from qgnn.nn.alignment import qek_trained_gram as qek_trained_gram
+from qgnn.nn.alignment import qek_trained_source as qek_trained_source
 from qgnn.nn.models import QuantumGIN
-from qgnn.nn.rydberg import AtomGraph, RydbergEvolution, RydbergOutput, plot_pulse, write_pulse
-from qgnn.nn.training import FoldOutcome, _inner_split, plot_learning_curves
-from qgnn.nn.transforms import _fill_edgeless
+from qgnn.nn.rydberg import AtomGraph, RydbergEvolution, RydbergOutput
+from qgnn.nn.training import (
+    FoldOutcome,
+    fold_outcome,
+    fold_seed,
+    inner_split,
+    pyg_graphs,
+    run_folds,
+    target_scale,
+    task_loss,
+    train_early_stopping,
+)
+from qgnn.nn.transforms import fill_edgeless
 
 if TYPE_CHECKING:
     from qgnn.data import GraphDataset
@@ -47,267 +56,6 @@ if TYPE_CHECKING:
 
 #: Per-node statistics of the connected correlations in ``pe_q`` (those of :func:`correlation_encodings`).
 ROW_STATISTICS = 5
-
-
-# ----------------------------------------------------------------------------- kernel alignment
-
-
-def js_matrix(p: Tensor) -> Tensor:
-    """Pairwise Jensen–Shannon divergences (nats) between the rows of ``p``, differentiable.
-
-    The torch twin of :func:`qgnn.kernels.jensen_shannon` (0·log 0 = 0, no smoothing).
-
-    Args:
-        p: distributions, shape ``(B, L)``, rows summing to 1.
-
-    Returns:
-        ``(B, B)`` tensor with values in [0, ln 2].
-    """
-    a, b = p[:, None, :], p[None, :, :]
-    m = 0.5 * (a + b)
-    log_m = torch.log(torch.where(m > 0, m, torch.ones_like(m)))
-
-    def kl_part(x: Tensor) -> Tensor:
-        log_x = torch.log(torch.where(x > 0, x, torch.ones_like(x)))
-        return torch.where(x > 0, x * (log_x - log_m), torch.zeros_like(m)).sum(-1)
-
-    return (0.5 * (kl_part(a) + kl_part(b))).clamp(0.0, math.log(2.0))
-
-
-def kernel_target_alignment(distributions: Tensor, y: Tensor, mu: Tensor | float) -> Tensor:
-    r"""Centred alignment of K = exp(−μ·JS) with the class target matrix.
-
-    :math:`A = \langle K_c, T_c\rangle_F / (\lVert K_c\rVert_F \lVert T_c\rVert_F)`, with
-    :math:`X_c = HXH`, :math:`H = I − 11^T/B`, and :math:`T_{ab} = 1` for graphs
-    of the same class, :math:`−1/(C−1)` otherwise (Cortes et al., 2012).
-
-    Args:
-        distributions: excitation distributions, ``(B, L)``.
-        y: class indices, ``(B,)`` (at least two classes).
-        mu: kernel scale μ > 0.
-
-    Returns:
-        Scalar alignment in [−1, 1] (higher is better).
-    """
-    classes = int(torch.unique(y).numel())
-    if classes < 2:
-        raise InvalidInputError("kernel-target alignment needs at least two classes in the batch")
-    kernel = torch.exp(-mu * js_matrix(distributions))
-    same = (y[:, None] == y[None, :]).to(kernel.dtype)
-    target = same - (1.0 - same) / (classes - 1)
-
-    def centred(x: Tensor) -> Tensor:
-        return x - x.mean(0, keepdim=True) - x.mean(1, keepdim=True) + x.mean()
-
-    kc, tc = centred(kernel), centred(target)
-    return (kc * tc).sum() / (kc.norm() * tc.norm()).clamp_min(1e-12)
-
-
-@dataclass(frozen=True)
-class AlignmentFit:
-    """What :func:`fit_kernel_alignment` did.
-
-    Args:
-        alignment: mean mini-batch alignment per epoch (the first entry is before training).
-        mu: the kernel scale μ learnt with the pulse.
-        seconds: wall-clock time (s).
-    """
-
-    alignment: tuple[float, ...]
-    mu: float
-    seconds: float
-
-
-def fit_kernel_alignment(
-    layer: RydbergEvolution,
-    atoms: Sequence[AtomGraph],
-    y: np.ndarray | Sequence[int],
-    *,
-    epochs: int = 10,
-    batch_size: int = 32,
-    lr: float = 0.05,
-    mu: float = 1.0,
-    seed: int = 0,
-    progress: bool = False,
-) -> AlignmentFit:
-    """Tune ``layer`` (and log μ) with Adam to maximise the QEK kernel's alignment on ``atoms``.
-
-    Each step evolves one shuffled mini-batch and ascends its centred
-    kernel-target alignment; batches with a single class are skipped.
-
-    Args:
-        layer: the layer to train (its parameters are updated in place).
-        atoms: the training graphs (``layer.prepare``).
-        y: their class indices.
-        epochs: passes over ``atoms`` (default 10).
-        batch_size: graphs per step (default 32).
-        lr: Adam learning rate of the raw pulse parameters and log μ (default 0.05).
-        mu: initial kernel scale μ (default 1).
-        seed: seed of the batch order.
-        progress: show a bar over epochs.
-
-    Returns:
-        The :class:`AlignmentFit`.
-    """
-    start = time.perf_counter()
-    labels = torch.as_tensor(np.asarray(y), dtype=torch.long)
-    if labels.numel() != len(atoms) or len(atoms) < 2:
-        raise InvalidInputError(f"need one class per graph and at least 2 graphs, got {len(atoms)} graphs")
-    for name, value, least in (("epochs", epochs, 0), ("batch_size", batch_size, 2)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise InvalidInputError(f"{name} must be an integer ≥ {least}, got {value!r}")
-    log_mu = nn.Parameter(torch.tensor(math.log(mu), dtype=torch.float64))
-    optimiser = torch.optim.Adam([*layer.parameters(), log_mu], lr=lr)
-    rng = np.random.default_rng(seed)
-    history = []
-    for epoch in tqdm(range(epochs + 1), desc="alignment", leave=False, disable=not progress):
-        order = rng.permutation(len(atoms))
-        scores = []
-        for begin in range(0, len(order), batch_size):
-            idx = order[begin : begin + batch_size]
-            if len(idx) < 2 or torch.unique(labels[idx]).numel() < 2:
-                continue
-            train = epoch > 0  # epoch 0 only measures the initial pulse
-            with torch.set_grad_enabled(train):
-                out = layer([atoms[i] for i in idx])
-                score = kernel_target_alignment(out.excitation_matrix(), labels[idx], log_mu.exp())
-            if train:
-                optimiser.zero_grad()
-                (-score).backward()
-                optimiser.step()
-            scores.append(float(score.detach()))
-        history.append(float(np.mean(scores)) if scores else math.nan)
-    return AlignmentFit(tuple(history), float(log_mu.detach().exp()), time.perf_counter() - start)
-
-
-def _dataset_labels(graphs: Sequence[Any], attribute: str) -> list[Hashable] | None:
-    """The sorted values of ``attribute`` over every node, or ``None`` if some node lacks it."""
-    values: set[Hashable] = set()
-    for g in graphs:
-        for _, attrs in g.nodes(data=True):
-            if attribute not in attrs:
-                return None
-            values.add(attrs[attribute])
-    return sorted(values, key=repr) if values else None
-
-
-def _make_layer(graphs: Sequence[Any], options: dict[str, Any]) -> RydbergEvolution:
-    options = dict(options)
-    if "labels" not in options:
-        options["labels"] = _dataset_labels(graphs, options.get("attribute", "label"))
-    return RydbergEvolution(**options)
-
-
-def fold_seed(seed: int, fold: Fold) -> int:
-    """The seed of one outer fold, ``seed + 1000·repeat + fold`` (as :func:`qgnn.nn.evaluate_gnn`)."""
-    return seed + 1000 * fold.repeat + fold.fold
-
-
-def _save_pulses(pulses: list[dict[str, Any]], out: Path, stem: str, title: str) -> list[Path]:
-    json_path = write_pulse({"folds": pulses}, out / f"{stem}-pulses.json")
-    return [json_path, plot_pulse([p["pulse"] for p in pulses], out / f"{stem}-pulses.png", title=title)]
-
-
-def qek_trained_source(
-    graphs: Sequence[Any],
-    embeddings: Sequence[Any],
-    y: np.ndarray | Sequence[int],
-    *,
-    seed: int,
-    out: str | Path,
-    dataset_name: str = "graphs",
-    name: str = "qek-trained",
-    epochs: int = 10,
-    batch_size: int = 32,
-    lr: float = 0.05,
-    **layer_options: Any,
-) -> Callable[[Fold], dict[tuple[tuple[str, Any], ...], np.ndarray]]:
-    """``qek-trained`` as a per-fold Gram source for :class:`qgnn.evaluation.KernelModels`.
-
-    For an outer fold: a fresh :class:`RydbergEvolution` (seeded by
-    :func:`fold_seed`) is tuned by :func:`fit_kernel_alignment` on the fold's
-    **training** graphs only; every graph is then evolved under the tuned
-    pulse and the QEK family (one Gram matrix per μ,
-    :func:`qgnn.kernels.families.qek_family`) is returned, each keyed with
-    the fold's alignment before and after training (recorded with the
-    fold's choice). Node labels (``"label"`` on every node) get trainable
-    DMM weights. After each fold, :func:`pulse_files` (``<out>/<dataset_name>-<name>-pulses.json``
-    and ``.png``) hold every fold's pulse so far.
-
-    Args:
-        graphs: the evaluated graphs (fold indices point into them).
-        embeddings: one :class:`~qgnn.embedding.Embedding` per graph (e.g. the
-            feature pipeline's ``results[i].embedding``).
-        y: class indices.
-        seed: base seed.
-        out: output folder.
-        dataset_name: dataset name in the file names.
-        name: model name in the file names (default ``"qek-trained"``).
-        epochs: alignment epochs per fold (default 10; 0 keeps the initial pulse).
-        batch_size: graphs per alignment step (default 32).
-        lr: Adam learning rate (default 0.05).
-        **layer_options: :class:`RydbergEvolution` arguments (``segments``,
-            ``duration``, ``energy_cutoff``, ``labels``, ...).
-    """
-    from qgnn.kernels.families import qek_family
-
-    graphs = list(graphs)
-    if len(embeddings) != len(graphs):
-        raise InvalidInputError(f"{len(graphs)} graphs but {len(embeddings)} embeddings")
-    y = np.asarray(y)
-    length = max(g.number_of_nodes() for g in graphs) + 1
-    pulses: list[dict[str, Any]] = []
-
-    def source(fold: Fold) -> dict[tuple[tuple[str, Any], ...], np.ndarray]:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(fold_seed(seed, fold))
-            layer = _make_layer(graphs, layer_options)
-            atoms = layer.prepare(graphs, embeddings)
-            fit = fit_kernel_alignment(
-                layer,
-                [atoms[i] for i in fold.train],
-                y[fold.train],
-                epochs=epochs,
-                batch_size=batch_size,
-                lr=lr,
-                seed=fold_seed(seed, fold),
-            )
-            with torch.no_grad():
-                X = layer(atoms).excitation_matrix(length).numpy()
-        pulse = layer.pulse_values()
-        pulses.append(
-            {"repeat": fold.repeat, "fold": fold.fold, "alignment": list(fit.alignment), "pulse": pulse}
-        )
-        _save_pulses(pulses, Path(out), f"{dataset_name}-{name}", f"{dataset_name}: {name} pulses")
-        tag = (
-            ("alignment_before", round(fit.alignment[0], 4)),
-            ("alignment_after", round(fit.alignment[-1], 4)),
-        )
-        return {(*tag, *params): gram for params, gram in qek_family(X).items()}
-
-    return source
-
-
-def pulse_files(dataset_name: str, name: str, out: str | Path) -> list[Path]:
-    """The JSON and PNG where :func:`qek_trained_source` / :func:`qegnn_folds` write the pulses."""
-    stem = Path(out) / f"{dataset_name}-{name}-pulses"
-    return [stem.with_suffix(".json"), stem.with_suffix(".png")]
-
-
-def qek_trained_gram(ctx: Any) -> Callable[[Fold], dict[tuple[tuple[str, Any], ...], np.ndarray]]:
-    """The ``qek-trained`` Gram source of a :class:`qgnn.experiment.RunContext` (its ``plain`` embeddings)."""
-    ctx.files.extend(pulse_files(ctx.dataset.name, "qek-trained", ctx.out))
-    return qek_trained_source(
-        ctx.graphs,
-        [r.embedding for r in ctx.results["plain"]],
-        ctx.y,
-        seed=ctx.config.seed,
-        out=ctx.out,
-        dataset_name=ctx.dataset.name,
-    )
-
-
-# ----------------------------------------------------------------------------- end-to-end GNN
 
 
 def row_statistics(corr: Tensor) -> Tensor:
@@ -414,12 +162,6 @@ def attach_qubits(data: Data, atoms: AtomGraph, nodes: Sequence[Hashable]) -> Da
     return copy_
 
 
-def _loss(out: Tensor, y: Tensor, task: str, mu: float, sd: float) -> Tensor:
-    if task == "classification":
-        return F.cross_entropy(out, y)
-    return F.mse_loss(out, (y - mu) / sd)
-
-
 def fit_evaluate_qegnn(
     model: QuantumEvolutionGNN,
     datas: Sequence[Data],
@@ -440,8 +182,9 @@ def fit_evaluate_qegnn(
 ) -> FoldOutcome:
     """Train ``model`` on ``train`` with early stopping on an inner validation split; predict ``test``.
 
-    As :func:`qgnn.nn.fit_evaluate_gnn` (same inner split, Adam, best-validation
-    weights, patience), with the pulse trained at ``pulse_lr``. With
+    As :func:`qgnn.nn.fit_evaluate_gnn` (the same inner split and early-stopping
+    loop, :func:`~qgnn.nn.training.train_early_stopping`; Adam), with the pulse
+    trained at ``pulse_lr``. With
     ``train_pulse=False`` the pulse stays at its initial values and the
     quantum features are computed once.
 
@@ -464,12 +207,9 @@ def fit_evaluate_qegnn(
     """
     start = time.perf_counter()
     y_all = np.array([float(d.y.reshape(-1)[0]) for d in datas])
-    y_fit = y_all[train]
-    tr, va = _inner_split(y_fit, val_fraction, seed, stratify=task == "classification")
+    tr, va = inner_split(y_all[train], val_fraction, seed, stratify=task == "classification")
     fit_idx, val_idx = np.asarray(train)[tr], np.asarray(train)[va]
-    mu, sd = (0.0, 1.0)
-    if task == "regression":
-        mu, sd = float(y_all[fit_idx].mean()), float(y_all[fit_idx].std()) or 1.0
+    mu, sd = target_scale(y_all[fit_idx], task)
     dtype = torch.long if task == "classification" else torch.float32
     targets = torch.as_tensor(y_all, dtype=dtype)
     for p in model.layer.parameters():
@@ -496,12 +236,8 @@ def fit_evaluate_qegnn(
         groups.append({"params": list(model.layer.parameters()), "lr": pulse_lr})
     optimiser = torch.optim.Adam(groups)
     rng = np.random.default_rng(seed)
-    train_curve: list[float] = []
-    val_curve: list[float] = []
-    metric_curve: list[float] = []
-    best = (math.inf, 0, copy.deepcopy(model.state_dict()))
-    for epoch in tqdm(range(epochs), desc="qegnn", leave=False, disable=not progress):
-        model.train()
+
+    def train_epoch() -> float:
         order = rng.permutation(fit_idx)
         total = 0.0
         for begin in range(0, len(order), batch_size):
@@ -509,42 +245,36 @@ def fit_evaluate_qegnn(
             if len(idx) < 2:  # BatchNorm needs two graphs
                 continue
             optimiser.zero_grad()
-            loss = _loss(model.head(Batch.from_data_list(features(idx))), targets[idx], task, mu, sd)
+            loss = task_loss(model.head(Batch.from_data_list(features(idx))), targets[idx], task, mu, sd)
             loss.backward()
             optimiser.step()
             total += float(loss.detach()) * len(idx)
-        train_curve.append(total / len(order))
-        out = predict(val_idx)
-        val_curve.append(float(_loss(out, targets[val_idx], task, mu, sd)))
-        if task == "classification":
-            metric_curve.append(float((out.argmax(-1) == targets[val_idx]).float().mean()))
-        else:
-            metric_curve.append(float((out * sd + mu - targets[val_idx]).abs().mean()))
-        if val_curve[-1] < best[0]:
-            best = (val_curve[-1], epoch, copy.deepcopy(model.state_dict()))
-        if epoch - best[1] >= patience:
-            break
-    model.load_state_dict(best[2])
-    out = predict(np.asarray(test))
-    if task == "classification":
-        score = torch.softmax(out, dim=-1).numpy().astype(np.float64)
-        pred = score.argmax(axis=1)
-        y_test = y_all[test].astype(np.int64)
-    else:
-        score, pred, y_test = None, out.numpy().astype(np.float64) * sd + mu, y_all[test]
-    return FoldOutcome(
-        model="qegnn" if train_pulse else "qegnn-fixed",
+        return total / len(order)
+
+    curves = train_early_stopping(
+        model,
+        train_epoch,
+        lambda: (predict(val_idx), targets[val_idx]),
         task=task,
-        y_true=y_test,
-        y_pred=pred,
-        y_score=score,
-        test_index=np.asarray(test, dtype=np.int64),
-        train_loss=tuple(train_curve),
-        val_loss=tuple(val_curve),
-        val_metric=tuple(metric_curve),
-        metric_name="accuracy" if task == "classification" else "mae",
-        best_epoch=best[1],
-        seconds=time.perf_counter() - start,
+        mu=mu,
+        sd=sd,
+        epochs=epochs,
+        patience=patience,
+        desc="qegnn",
+        progress=progress,
+    )
+    out = predict(np.asarray(test))
+    y_test = y_all[test].astype(np.int64) if task == "classification" else y_all[test]
+    return fold_outcome(
+        "qegnn" if train_pulse else "qegnn-fixed",
+        task,
+        out,
+        y_test,
+        np.asarray(test, dtype=np.int64),
+        curves,
+        mu,
+        sd,
+        time.perf_counter() - start,
     )
 
 
@@ -591,26 +321,22 @@ def qegnn_folds(
     Returns:
         The :class:`~qgnn.evaluation.ModelResult` and the files written.
     """
-    from qgnn.evaluation import FoldRecord, ModelResult, score
-
     graphs = list(dataset)
     if len(embeddings) != len(graphs):
         raise InvalidInputError(f"{len(graphs)} graphs but {len(embeddings)} embeddings")
     name = "qegnn" if train_pulse else "qegnn-fixed"
     task = dataset.task
     num_classes = int(dataset.num_classes or 0)
-    datas = _fill_edgeless(dataset.to_pyg())
-    for data in datas:
-        if getattr(data, "x", None) is None:
-            data.x = torch.ones(int(data.num_nodes or 0), 1)
+    datas = fill_edgeless(pyg_graphs(dataset))
     length = max(g.number_of_nodes() for g in graphs) + 1
     edge_attr = getattr(datas[0], "edge_attr", None)
     edge_dim = int(edge_attr.shape[1]) if isinstance(edge_attr, Tensor) else None
-    records, outcomes, pulses = [], [], []
-    for fold in tqdm(folds, desc=f"{name} folds", disable=not progress):
+    pulses: list[dict[str, Any]] = []
+
+    def fit(fold: Fold) -> tuple[FoldOutcome, dict[str, Any]]:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(fold_seed(seed, fold))
-            layer = _make_layer(graphs, layer_options)
+            layer = fresh_layer(graphs, layer_options)
             atoms = layer.prepare(graphs, embeddings)
             ready = [attach_qubits(d, a, list(g.nodes)) for d, a, g in zip(datas, atoms, graphs, strict=True)]
             model = QuantumEvolutionGNN(
@@ -639,27 +365,12 @@ def qegnn_folds(
                 pulse_lr=pulse_lr,
                 patience=patience,
             )
-        outcomes.append(outcome)
-        records.append(
-            FoldRecord(
-                repeat=fold.repeat,
-                fold=fold.fold,
-                metrics=score(outcome.y_true, outcome.y_pred, task),
-                best_params={"best_epoch": outcome.best_epoch + 1, "epochs_run": outcome.epochs_run},
-                seconds=outcome.seconds,
-                y_true=outcome.y_true.tolist(),
-                y_pred=outcome.y_pred.tolist(),
-            )
-        )
         pulses.append({"repeat": fold.repeat, "fold": fold.fold, "pulse": layer.pulse_values()})
-    out = Path(out)
-    files = [
-        plot_learning_curves(
-            outcomes, out / f"{dataset.name}-{name}-learning-curves.png", title=f"{dataset.name}: {name}"
-        )
-    ]
-    files += _save_pulses(pulses, out, f"{dataset.name}-{name}", f"{dataset.name}: {name} pulses")
-    return ModelResult(name, task, records), files
+        return outcome, {}
+
+    result, png = run_folds(name, dataset, folds, fit, out=out, progress=progress)
+    stem, title = f"{dataset.name}-{name}", f"{dataset.name}: {name} pulses"
+    return result, [png, *save_pulses(pulses, Path(out), stem, title)]
 
 
 def evaluate_qegnn(ctx: Any) -> ModelResult:

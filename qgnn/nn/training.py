@@ -8,13 +8,19 @@ Seeds fix the weights, the inner split and the batch order, so a run is
 repeatable on CPU. :func:`evaluate_gnn` runs every outer fold; with
 ``label_observables=True`` it fits the label vocabulary of the per-label
 observables ``g_q`` on each fold's training graphs only.
+
+The pieces that any model trained per fold shares (``qegnn`` in
+:mod:`qgnn.nn.qegnn` too): :func:`inner_split`, :func:`target_scale` and
+:func:`task_loss`; :func:`train_early_stopping` (the epoch loop) and
+:func:`fold_outcome`; :func:`run_folds` (the outer folds, their records and
+the learning-curve plot) with :func:`fold_seed`.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,7 +38,7 @@ from qgnn.data.convert import data_index
 from qgnn.errors import DatasetError, InvalidGraphError, InvalidInputError, graph_label
 from qgnn.features import label_observables_matrix, label_vocabulary
 from qgnn.nn.models import GIN, QuantumGIN, QuantumGPS
-from qgnn.nn.transforms import _check_pooling, _fill_edgeless, attach_quantum_features
+from qgnn.nn.transforms import _check_pooling, attach_quantum_features, fill_edgeless
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -230,9 +236,15 @@ def _check_graphs(datas: Sequence[Data], model: str, reference: Data, where: str
                 )
 
 
-def _inner_split(
+def inner_split(
     y: np.ndarray, val_fraction: float, seed: int, stratify: bool
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted positions ``(train, validation)`` into ``y``, ``val_fraction`` of them held out for validation.
+
+    At least one position lands on each side. Stratified by class when
+    ``stratify`` and every class allows it (a plain random split otherwise);
+    fixed by ``seed``.
+    """
     n = len(y)
     n_val = min(max(1, int(round(val_fraction * n))), n - 1)
     idx = np.arange(n)
@@ -333,16 +345,13 @@ def fit_evaluate_gnn(
         raise DatasetError(f"a fold needs at least 2 training graphs (one for validation), got {len(train)}")
     if len(test) < 1:
         raise DatasetError("a fold needs at least 1 test graph")
-    filled = _fill_edgeless([*train, *test])
+    filled = fill_edgeless([*train, *test])
     train, test = filled[: len(train)], filled[len(train) :]
     _check_graphs(train + test, model, train[0], "fold")
     y_train = _targets(train, task, num_classes, "train")
     y_test = _targets(test, task, num_classes, "test")
-    tr, va = _inner_split(y_train, val_fraction, seed, stratify=task == "classification")
-    mu, sd = (0.0, 1.0)
-    if task == "regression":
-        mu = float(y_train[tr].mean())
-        sd = float(y_train[tr].std()) or 1.0
+    tr, va = inner_split(y_train, val_fraction, seed, stratify=task == "classification")
+    mu, sd = target_scale(y_train[tr], task)
     keys = ["x", "edge_attr", *QUANTUM_KEYS, GRAPH_KEY]
     fit_set = _with_target([train[i] for i in tr], y_train[tr], task, keys)
     val_set = _with_target([train[i] for i in va], y_train[va], task, keys)
@@ -365,60 +374,146 @@ def fit_evaluate_gnn(
             fit_set, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)
         )
 
-        def loss_of(out: Tensor, y: Tensor) -> Tensor:
-            if task == "classification":
-                return F.cross_entropy(out, y)
-            return F.mse_loss(out, (y - mu) / sd)
-
-        train_curve: list[float] = []
-        val_curve: list[float] = []
-        metric_curve: list[float] = []
-        best = (float("inf"), 0, copy.deepcopy(net.state_dict()))
-        bar = tqdm(
-            range(epochs), desc=f"{model} (seed {seed})", unit="epoch", leave=False, disable=not progress
-        )
-        for epoch in bar:
-            net.train()
+        def train_epoch() -> float:
             total = 0.0
             for batch in loader:
                 optimiser.zero_grad()
-                loss = loss_of(net(batch), batch.y)
+                loss = task_loss(net(batch), batch.y, task, mu, sd)
                 loss.backward()
                 optimiser.step()
                 total += loss.item() * batch.num_graphs
-            train_curve.append(total / len(fit_set))
-            out, y = _predict(net, val_set, batch_size)
-            val_curve.append(float(loss_of(out, y)))
-            metric_curve.append(_metric(out, y, task, mu, sd))
-            if val_curve[-1] < best[0]:
-                best = (val_curve[-1], epoch, copy.deepcopy(net.state_dict()))
-            bar.set_postfix(train=f"{train_curve[-1]:.3f}", val=f"{val_curve[-1]:.3f}", refresh=False)
-            if epoch - best[1] >= patience:
-                break
-        bar.close()
-        net.load_state_dict(best[2])
+            return total / len(fit_set)
+
+        curves = train_early_stopping(
+            net,
+            train_epoch,
+            lambda: _predict(net, val_set, batch_size),
+            task=task,
+            mu=mu,
+            sd=sd,
+            epochs=epochs,
+            patience=patience,
+            desc=f"{model} (seed {seed})",
+            progress=progress,
+        )
         out, _ = _predict(net, test_set, batch_size)
 
+    index = [data_index(d) for d in test]
+    test_index = np.array([pos if i is None else i for pos, i in enumerate(index)], dtype=np.int64)
+    return fold_outcome(model, task, out, y_test, test_index, curves, mu, sd, time.perf_counter() - start)
+
+
+def target_scale(y: np.ndarray, task: str) -> tuple[float, float]:
+    """``(mu, sd)`` standardising regression targets ``y`` (sd 1 if all are equal); ``(0, 1)`` to classify."""
+    if task == "regression":
+        return float(y.mean()), float(y.std()) or 1.0
+    return 0.0, 1.0
+
+
+def task_loss(out: Tensor, y: Tensor, task: str, mu: float, sd: float) -> Tensor:
+    """Cross-entropy of the logits ``out``, or MSE of ``out`` against the standardised ``(y − mu)/sd``."""
+    if task == "classification":
+        return F.cross_entropy(out, y)
+    return F.mse_loss(out, (y - mu) / sd)
+
+
+@dataclass(frozen=True)
+class TrainingCurves:
+    """What :func:`train_early_stopping` recorded (the fields of :class:`FoldOutcome` of the same names)."""
+
+    train_loss: tuple[float, ...]
+    val_loss: tuple[float, ...]
+    val_metric: tuple[float, ...]
+    best_epoch: int
+
+
+def train_early_stopping(
+    net: nn.Module,
+    train_epoch: Callable[[], float],
+    validate: Callable[[], tuple[Tensor, Tensor]],
+    *,
+    task: str,
+    mu: float,
+    sd: float,
+    epochs: int,
+    patience: int,
+    desc: str,
+    progress: bool,
+) -> TrainingCurves:
+    """Train ``net`` epoch by epoch, keep the weights of the lowest validation loss, stop when it stalls.
+
+    Before each epoch ``net`` is put in training mode; after it the
+    validation loss (:func:`task_loss`) and metric (accuracy, or MAE in target
+    units) are recorded. Training stops ``patience`` epochs after the best
+    one, or after ``epochs``; the best epoch's weights are then loaded into ``net``.
+
+    Args:
+        net: the model trained (its ``state_dict`` is the one kept).
+        train_epoch: one pass over the training graphs; returns their mean loss.
+        validate: the model's outputs and the targets on the validation graphs (in eval mode).
+        task: ``"classification"`` or ``"regression"``.
+        mu, sd: the regression targets' standardisation (:func:`target_scale`).
+        epochs: maximum epochs.
+        patience: epochs without validation-loss improvement before stopping.
+        desc: label of the progress bar over epochs.
+        progress: show that bar.
+    """
+    train_curve: list[float] = []
+    val_curve: list[float] = []
+    metric_curve: list[float] = []
+    best = (float("inf"), 0, copy.deepcopy(net.state_dict()))
+    bar = tqdm(range(epochs), desc=desc, unit="epoch", leave=False, disable=not progress)
+    for epoch in bar:
+        net.train()
+        train_curve.append(train_epoch())
+        out, y = validate()
+        val_curve.append(float(task_loss(out, y, task, mu, sd)))
+        metric_curve.append(_metric(out, y, task, mu, sd))
+        if val_curve[-1] < best[0]:
+            best = (val_curve[-1], epoch, copy.deepcopy(net.state_dict()))
+        bar.set_postfix(train=f"{train_curve[-1]:.3f}", val=f"{val_curve[-1]:.3f}", refresh=False)
+        if epoch - best[1] >= patience:
+            break
+    bar.close()
+    net.load_state_dict(best[2])
+    return TrainingCurves(tuple(train_curve), tuple(val_curve), tuple(metric_curve), best[1])
+
+
+def fold_outcome(
+    model: str,
+    task: str,
+    out: Tensor,
+    y_true: np.ndarray,
+    test_index: np.ndarray,
+    curves: TrainingCurves,
+    mu: float,
+    sd: float,
+    seconds: float,
+) -> FoldOutcome:
+    """The :class:`FoldOutcome` of the test outputs ``out``.
+
+    Classification: softmax probabilities and their argmax; regression: ``out``
+    back in target units (``out·sd + mu``).
+    """
     if task == "classification":
         score = torch.softmax(out, dim=-1).numpy().astype(np.float64)
         pred = score.argmax(axis=1)
     else:
         score = None
         pred = out.numpy().astype(np.float64) * sd + mu
-    index = [data_index(d) for d in test]
     return FoldOutcome(
         model=model,
         task=task,
-        y_true=y_test,
+        y_true=y_true,
         y_pred=pred,
         y_score=score,
-        test_index=np.array([pos if i is None else i for pos, i in enumerate(index)], dtype=np.int64),
-        train_loss=tuple(train_curve),
-        val_loss=tuple(val_curve),
-        val_metric=tuple(metric_curve),
+        test_index=test_index,
+        train_loss=curves.train_loss,
+        val_loss=curves.val_loss,
+        val_metric=curves.val_metric,
         metric_name="accuracy" if task == "classification" else "mae",
-        best_epoch=best[1],
-        seconds=time.perf_counter() - start,
+        best_epoch=curves.best_epoch,
+        seconds=seconds,
     )
 
 
@@ -539,8 +634,6 @@ def evaluate_gnn(
     Returns:
         The :class:`~qgnn.evaluation.ModelResult` and the PNG path.
     """
-    from qgnn.evaluation import FoldRecord, ModelResult, score
-
     task = dataset.task
     pooling = _check_pooling(pooling)
     if model == "gin" and (label_observables or pooling != "concat"):
@@ -551,12 +644,7 @@ def evaluate_gnn(
         raise InvalidInputError(
             f"{dataset.name} has no node labels: label_observables needs a labelled dataset"
         )
-    datas = dataset.to_pyg()
-    for pos, data in enumerate(datas):
-        if getattr(data, "x", None) is None:
-            copy_ = copy.copy(data)
-            copy_.x = torch.ones(int(data.num_nodes or 0), 1)
-            datas[pos] = copy_
+    datas = pyg_graphs(dataset)
     if model != "gin":
         if results is None:
             raise InvalidInputError(f"{model} needs the pipeline results of the dataset's graphs")
@@ -569,8 +657,8 @@ def evaluate_gnn(
             )
     num_classes = int(dataset.num_classes or 0)
     graphs = list(dataset) if label_observables else []
-    records, outcomes = [], []
-    for fold in folds:
+
+    def fit(fold: Fold) -> tuple[FoldOutcome, dict[str, Any]]:
         fold_datas, chosen = datas, {}
         if label_observables:
             assert results is not None
@@ -582,17 +670,69 @@ def evaluate_gnn(
             [fold_datas[i] for i in fold.test],
             task=task,
             num_classes=num_classes,
-            seed=seed + 1000 * fold.repeat + fold.fold,
+            seed=fold_seed(seed, fold),
             epochs=epochs,
             progress=progress,
             **options,
         )
+        return outcome, chosen
+
+    return run_folds(name or model, dataset, folds, fit, out=out)
+
+
+def fold_seed(seed: int, fold: Fold) -> int:
+    """The seed of one outer fold, ``seed + 1000·repeat + fold``."""
+    return seed + 1000 * fold.repeat + fold.fold
+
+
+def pyg_graphs(dataset: GraphDataset) -> list[Data]:
+    """:meth:`GraphDataset.to_pyg` with a constant node feature ``x = 1`` where a graph has no ``x``."""
+    datas = dataset.to_pyg()
+    for pos, data in enumerate(datas):
+        if getattr(data, "x", None) is None:
+            copy_ = copy.copy(data)
+            copy_.x = torch.ones(int(data.num_nodes or 0), 1)
+            datas[pos] = copy_
+    return datas
+
+
+def run_folds(
+    name: str,
+    dataset: GraphDataset,
+    folds: Sequence[Fold],
+    fit: Callable[[Fold], tuple[FoldOutcome, dict[str, Any]]],
+    *,
+    out: str | Path,
+    progress: bool = False,
+) -> tuple[ModelResult, Path]:
+    """Run ``fit`` on every outer fold, score each fold and plot the learning curves.
+
+    Each fold's record keeps the test metrics (:func:`qgnn.evaluation.score`),
+    the predictions, and in ``best_params`` what ``fit`` chose besides the
+    outcome, with the kept epoch (1-based ``best_epoch``) and ``epochs_run``.
+
+    Args:
+        name: the model name the result and the plot carry.
+        dataset: the evaluated graphs (its ``task`` and ``name``).
+        folds: the outer folds.
+        fit: trains and tests one fold; returns its :class:`FoldOutcome` and chosen parameters.
+        out: folder of the PNG ``<dataset>-<name>-learning-curves.png``.
+        progress: show a bar over folds (default False).
+
+    Returns:
+        The :class:`~qgnn.evaluation.ModelResult` and the PNG path.
+    """
+    from qgnn.evaluation import FoldRecord, ModelResult, score
+
+    records, outcomes = [], []
+    for fold in tqdm(folds, desc=f"{name} folds", disable=not progress):
+        outcome, chosen = fit(fold)
         outcomes.append(outcome)
         records.append(
             FoldRecord(
                 repeat=fold.repeat,
                 fold=fold.fold,
-                metrics=score(outcome.y_true, outcome.y_pred, task),
+                metrics=score(outcome.y_true, outcome.y_pred, dataset.task),
                 best_params={
                     **chosen,
                     "best_epoch": outcome.best_epoch + 1,
@@ -603,11 +743,10 @@ def evaluate_gnn(
                 y_pred=outcome.y_pred.tolist(),
             )
         )
-    name = name or model
     png = plot_learning_curves(
         outcomes, Path(out) / f"{dataset.name}-{name}-learning-curves.png", title=f"{dataset.name}: {name}"
     )
-    return ModelResult(name, task, records), png
+    return ModelResult(name, dataset.task, records), png
 
 
 def _with_label_observables(

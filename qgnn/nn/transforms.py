@@ -538,7 +538,7 @@ def _zeros(
 EDGE_KEYS: tuple[str, ...] = ("edge_attr", "edge_label")
 
 
-def _fill_edgeless(datas: Sequence[Data]) -> list[Data]:
+def fill_edgeless(datas: Sequence[Data]) -> list[Data]:
     """Give edgeless graphs empty ``edge_attr``/``edge_label`` when other graphs have them, so all batch.
 
     :func:`qgnn.data.to_pyg` sets these only for graphs with edges; PyG can

@@ -46,7 +46,8 @@ from qgnn.backends import EmuSV
 from qgnn.data import load_dataset
 from qgnn.embedding import embed
 from qgnn.evaluation import KernelModels, make_folds
-from qgnn.nn.qegnn import kernel_target_alignment, qegnn_folds, qek_trained_source
+from qgnn.nn.alignment import kernel_target_alignment, qek_trained_source
+from qgnn.nn.qegnn import qegnn_folds
 from qgnn.nn.rydberg import RydbergEvolution
 from qgnn.pulses import AnalogDMMDevice, build_sequence
 

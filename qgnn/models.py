@@ -12,7 +12,7 @@ training fold, and joining ``quantum-best`` / ``classical-best`` unless
 run returning a :class:`~qgnn.evaluation.ModelResult` (one
 :class:`~qgnn.evaluation.FoldRecord` per ``ctx.folds``). A model living
 elsewhere is imported only when it runs (``_external``), as the trained-pulse
-models of :mod:`qgnn.nn.qegnn` are. A model's ``features`` name the
+models of :mod:`qgnn.nn.alignment` and :mod:`qgnn.nn.qegnn` are. A model's ``features`` name the
 featurisations (:data:`FEATURISATIONS`) the run computes before the folds.
 """
 
@@ -395,7 +395,7 @@ _SPECS: tuple[ModelSpec, ...] = (
         "training fold by kernel-target alignment (AnalogDMMDevice), SVM",
         True,
         ("plain",),
-        gram=_external("qgnn.nn.qegnn", "qek_trained_gram"),
+        gram=_external("qgnn.nn.alignment", "qek_trained_gram"),
         selectable=False,  # quantum-best would retrain it for every inner split
     ),
     _quantum_gnn(

@@ -9,9 +9,7 @@ excitation distribution in the readout); pulse and head are trained together
 the same head). Every fold's learned pulse is written to one JSON file and
 overlaid in one plot (:func:`qgnn.nn.alignment.save_pulses`).
 
-The kernel-alignment model ``qek-trained`` lives in :mod:`qgnn.nn.alignment`;
-its entry points stay importable from here for :mod:`qgnn.experiment` (which
-names ``qgnn.nn.qegnn.qek_trained_gram``), notebook 04 and ``benchmarks/trainable.py``.
+The kernel-alignment model ``qek-trained`` lives in :mod:`qgnn.nn.alignment`.
 """
 
 from __future__ import annotations
@@ -29,12 +27,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
 from qgnn.errors import InvalidInputError
-from qgnn.nn.alignment import fit_kernel_alignment as fit_kernel_alignment
 from qgnn.nn.alignment import fresh_layer, save_pulses
-from qgnn.nn.alignment import kernel_target_alignment as kernel_target_alignment
-from qgnn.nn.alignment import pulse_files as pulse_files
-from qgnn.nn.alignment import qek_trained_gram as qek_trained_gram
-from qgnn.nn.alignment import qek_trained_source as qek_trained_source
 from qgnn.nn.models import QuantumGIN
 from qgnn.nn.rydberg import AtomGraph, RydbergEvolution, RydbergOutput
 from qgnn.nn.training import (

@@ -53,6 +53,7 @@ __all__ = [
     "labelled_pipeline",
     "make_backend",
     "run_experiment",
+    "stratified_subsample",
     "validate_config",
 ]
 
@@ -318,7 +319,7 @@ def run_experiment(
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)  # an unwritable output folder fails now, not after the work
     if config.limit is not None:
-        dataset = dataset[_stratified_subsample(dataset.y, config.limit, config.seed, dataset.task)]
+        dataset = dataset[stratified_subsample(dataset.y, config.limit, config.seed, dataset.task)]
     graphs = list(dataset)
     if not graphs:
         raise QgnnError(f"{config.dataset} has no graph with at most {config.max_nodes} nodes")
@@ -407,7 +408,18 @@ def run_experiment(
     )
 
 
-def _stratified_subsample(y: np.ndarray, limit: int, seed: int, task: str) -> np.ndarray:
+def stratified_subsample(y: np.ndarray, limit: int, seed: int, task: str = "classification") -> np.ndarray:
+    """Sorted indices of the ``limit`` graphs ``run_experiment(limit=...)`` evaluates.
+
+    Args:
+        y: targets of the dataset's graphs.
+        limit: graphs to keep (all when ``limit ≥ len(y)``).
+        seed: the split's random seed (``ExperimentConfig.seed``).
+        task: ``"classification"`` (stratified by class) or ``"regression"``.
+
+    Raises:
+        InvalidInputError: a stratified subsample of that size cannot keep every class.
+    """
     if limit >= len(y):
         return np.arange(len(y))
     if task == "classification":

@@ -352,3 +352,17 @@ def test_gnn_variants_run_under_their_own_names(tmp_path: Path) -> None:
     labels = report.results[1]
     assert all(f.best_params.get("label_vocabulary") for f in labels.folds)
     assert not any("label_vocabulary" in f.best_params for f in report.results[0].folds)
+
+
+def test_stratified_subsample_is_the_one_run_experiment_evaluates(tmp_path: Path) -> None:
+    from qgnn.experiment import stratified_subsample
+
+    dataset = load_dataset("PTC_FM", max_nodes=6)
+    keep = stratified_subsample(dataset.y, 20, seed=0)
+    assert len(keep) == 20 and list(keep) == sorted(set(keep.tolist()))
+    assert set(np.unique(dataset.y[keep])) == set(np.unique(dataset.y))
+    config = ExperimentConfig(dataset="PTC_FM", models=("wl-svm",), max_nodes=6, limit=20, folds=2, repeats=1)
+    report = run_experiment(replace(config, out=str(tmp_path)), progress=False)
+    assert report.targets == dataset.y[keep].tolist()
+    with pytest.raises(QgnnError, match="cannot keep every class"):
+        stratified_subsample(dataset.y, 1, seed=0)

@@ -195,11 +195,44 @@ def accuracy(results: Path) -> str:
     )
 
 
+def _atoms(entry: dict[str, Any]) -> str:
+    return f" with ≤ {entry['max_nodes']} atoms" if "max_nodes" in entry else ""
+
+
+def trainable(results: Path) -> str:
+    """Trained against untrained pulse on the same folds, the epoch time and the engines' errors."""
+    data = _load(results, "trainable.json")
+    if data.get("quick"):
+        raise FiguresError("trainable.json is a quick run")
+    epoch = next(e for e in data["epoch"] if e["energy_cutoff"] is None)
+    accuracy = data["engine_accuracy"]
+    torch_err = max(accuracy["torch_vs_emusv"].values())
+    trotter = max(steps["4.0"] for steps in accuracy["pennylane_vs_torch"].values())
+    rows = []
+    for run in data["accuracy"]:
+        score = {m["model"]: 100 * m["summary"]["balanced_accuracy"][0] for m in run["models"]}
+        rows.append(
+            f"{run['dataset']} ({run['graphs']} graphs ≤ {run['max_nodes']} atoms, {run['folds']}-fold): "
+            f"QEK {score['qek-initial-pulse']:.1f} untrained → {score['qek-trained']:.1f} trained "
+            f"({run['kta_epochs']} alignment epochs per fold), GIN head {score['qegnn-fixed']:.1f} on the "
+            f"untrained pulse → {score['qegnn']:.1f} trained end to end"
+        )
+    return (
+        "Trainable pulses (`benchmarks/trainable.py`, one thread): one kernel-alignment epoch over "
+        f"{epoch['graphs']} PTC_FM graphs{_atoms(epoch)} takes {epoch['epoch_seconds']:.0f} s with the "
+        f"exact torch engine, which agrees with emu-sv on the exported sequence to {_sci(torch_err)} "
+        "in ⟨n_i⟩; "
+        f"the PennyLane engine's Trotter error at 4 ns steps is ≤ {_sci(trotter)}. Balanced accuracy (%), "
+        f"pulse chosen inside each training fold: {_and(rows)}."
+    )
+
+
 FIGURES: dict[str, tuple[str, Callable[[Path], str]]] = {
     "embedding": ("Embedding (`benchmarks/embedding_quality.py`)", embedding),
     "features": ("Features (`benchmarks/feature_throughput.py`)", features),
     "largest": ("Largest register within the time limit (`benchmarks/feature_throughput.py`)", largest),
     "accuracy": ("Accuracy (`benchmarks/accuracy.py`)", accuracy),
+    "trainable": ("Trainable pulses (`benchmarks/trainable.py`)", trainable),
 }
 
 

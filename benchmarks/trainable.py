@@ -185,6 +185,7 @@ def epoch_time(max_nodes: int, batch_size: int, seed: int) -> list[dict[str, Any
             {
                 "energy_cutoff": cutoff,
                 "graphs": len(atoms),
+                "max_nodes": max_nodes,
                 "basis_states": basis,
                 "basis_seconds": setup,
                 "epoch_seconds": seconds,

@@ -168,13 +168,30 @@ def test_weighted_analog_device_runs_labels_end_to_end() -> None:
 
 def test_default_weight_maps() -> None:
     a, b = labelled_path([0, 0, 1]), labelled_path([0, 2])
-    assert label_frequency_weights([a, b]) == {0: 0.0, 1: 0.5, 2: 1.0}
+    assert label_frequency_weights([a, b]) == {0: 0.0, 1: pytest.approx(0.1), 2: 1.0}
+    assert label_frequency_weights([labelled_path([0, 0, 1])]) == {0: 0.0, 1: 1.0}
     assert label_frequency_weights([labelled_path([4])]) == {4: 0.0}
     with pytest.raises(InvalidInputError, match=r"no node carries the attribute 'element'"):
         label_frequency_weights([a], attribute="element")
     chi = electronegativity_weights()
     assert chi["F"] == 1.0 and chi["Cs"] == 0.0
     assert chi["C"] < chi["N"] < chi["O"] < chi["F"]
+    assert chi["Na"] == chi["K"] == 0.1  # raised to the smallest weight a DMM can apply
+    assert min(w for w in chi.values() if w > 0) == 0.1
+
+
+def test_a_weight_too_small_for_the_dmm_is_a_typed_error_naming_the_fix() -> None:
+    graph = labelled_path([0, 1])
+    emb = embed(graph, AnalogDMMDevice)
+    drive = ConstantDrive(node_detuning=NodeDetuning({0: 0.04, 1: 1.0}, detuning=-TWO_PI * 2))
+    with pytest.raises(ScheduleError, match=r"weight 0.04, .* give it weight 0 or at least 0.05"):
+        build_sequence(graph, emb, drive, AnalogDMMDevice)
+    sodium = nx.path_graph(2)
+    nx.set_node_attributes(sodium, {0: "Na", 1: "Cl"}, "element")
+    labels = NodeDetuning.electronegativity(detuning=-TWO_PI * 2)
+    emb_na = embed(sodium, AnalogDMMDevice)
+    seq = build_sequence(sodium, emb_na, ConstantDrive(node_detuning=labels), AnalogDMMDevice)
+    assert "dmm_0" in seq.declared_channels
 
 
 def test_build_sequence_refuses_an_embedding_made_for_another_rabi_frequency() -> None:

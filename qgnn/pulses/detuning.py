@@ -33,6 +33,7 @@ from types import MappingProxyType
 from typing import Any
 
 import networkx as nx
+import numpy as np
 
 from qgnn.errors import InvalidInputError
 
@@ -54,11 +55,22 @@ PAULING_ELECTRONEGATIVITY: Mapping[str, float] = MappingProxyType(
 
 _CHI_MIN, _CHI_MAX = 0.79, 3.98  # Cs and F: the ends of the Pauling scale
 
+MIN_NONZERO_WEIGHT = 0.1
+"""Smallest non-zero weight of the default maps: a DMM cannot apply a tiny detuning
+(Pulser's DMMs refuse |w·δ_DMM| below ``min_avg_abs_detuning``, 2π·0.1 rad/µs on
+WeightedAnalogDevice), so with |δ_DMM| ≥ 2π·1 rad/µs every default weight is feasible."""
+
 
 def electronegativity_weights() -> dict[str, float]:
-    """Element → Pauling electronegativity rescaled linearly from [0.79, 3.98] (Cs…F) to [0, 1]."""
+    """Element → Pauling electronegativity rescaled linearly from [0.79, 3.98] (Cs…F) to [0, 1].
+
+    Caesium gets 0; rescaled values below :data:`MIN_NONZERO_WEIGHT` (the
+    alkali and alkaline-earth metals) are raised to it, so the map stays
+    feasible on a DMM.
+    """
+    span = _CHI_MAX - _CHI_MIN
     return {
-        element: (chi - _CHI_MIN) / (_CHI_MAX - _CHI_MIN)
+        element: 0.0 if chi == _CHI_MIN else max(MIN_NONZERO_WEIGHT, (chi - _CHI_MIN) / span)
         for element, chi in PAULING_ELECTRONEGATIVITY.items()
     }
 
@@ -66,9 +78,11 @@ def electronegativity_weights() -> dict[str, float]:
 def label_frequency_weights(graphs: Iterable[nx.Graph], attribute: str = "label") -> dict[Hashable, float]:
     """Attribute value → weight spread evenly over [0, 1] by frequency rank.
 
-    The most frequent value gets 0 (no extra detuning), the rarest 1; ties are
-    broken by the value's ``repr`` so the map is deterministic. Compute it on
-    the training graphs only: it reads their node labels.
+    The most frequent value gets 0 (no extra detuning), the others are spread
+    evenly from :data:`MIN_NONZERO_WEIGHT` (the second most frequent) to 1 (the
+    rarest; a second value alone gets 1); ties are broken by the value's
+    ``repr`` so the map is deterministic. Compute it on the training graphs
+    only: it reads their node labels.
 
     Args:
         graphs: the graphs whose node attribute values are counted.
@@ -88,9 +102,9 @@ def label_frequency_weights(graphs: Iterable[nx.Graph], attribute: str = "label"
             "pass the attribute your graphs use (e.g. attribute='element')"
         )
     ranked = sorted(counts, key=lambda v: (-counts[v], repr(v)))
-    if len(ranked) == 1:
-        return {ranked[0]: 0.0}
-    return {value: k / (len(ranked) - 1) for k, value in enumerate(ranked)}
+    rest = ranked[1:]
+    spread = [1.0] if len(rest) == 1 else list(np.linspace(MIN_NONZERO_WEIGHT, 1.0, len(rest)))
+    return {ranked[0]: 0.0, **{v: float(w) for v, w in zip(rest, spread, strict=True)}}
 
 
 @dataclass(frozen=True, eq=False)

@@ -253,6 +253,14 @@ def _dmm_weights(
             f"{owner}: |node_detuning| {abs(delta):.6g} rad/µs is below {device.name}'s DMM "
             f"min_avg_abs_detuning {dmm.min_avg_abs_detuning:.6g} rad/µs; use 0 or at least that"
         )
+    qubit, lowest = min(((q, w) for q, w in weights.items() if w > 0), key=lambda item: item[1])
+    if lowest * abs(delta) < dmm.min_avg_abs_detuning:
+        raise ScheduleError(
+            f"{owner}: qubit {qubit} gets weight {lowest:.4g}, i.e. a local detuning of "
+            f"{lowest * abs(delta):.4g} rad/µs, below {device.name}'s DMM min_avg_abs_detuning "
+            f"{dmm.min_avg_abs_detuning:.6g} rad/µs: give it weight 0 or at least "
+            f"{dmm.min_avg_abs_detuning / abs(delta):.4g} (or raise |δ_DMM|)"
+        )
     return weights
 
 

@@ -208,6 +208,32 @@ def accuracy(results: Path) -> str:
     )
 
 
+def backends(results: Path) -> str:
+    """Subspace against emu-sv and emu-mps per schedule and size band: mean time and largest Δ⟨n_i⟩."""
+    data = _load(results, "backend_comparison.json")
+    cells: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for e in data["table"]:
+        cells.setdefault((e["schedule"], e["band"]), {})[e["backend"]] = e
+    rows = []
+    for (schedule, band), by_backend in cells.items():
+        parts = []
+        for name in ("subspace", "emu-sv", "emu-mps"):
+            e = by_backend.get(name)
+            if e is None:
+                continue
+            if "mean_s" not in e:
+                parts.append(f"{name} failed")
+                continue
+            error = e.get("max_occupation_error")
+            parts.append(f"{name} {e['mean_s']:.2f} s" + (f" (Δ⟨n_i⟩ ≤ {_sci(error)})" if error else ""))
+        rows.append(f"{schedule} {band} atoms: {', '.join(parts)}")
+    settings = data["settings"]
+    return (
+        f"Backends on the same registers ({settings['graphs']} graph(s) per band, one process, reference "
+        f"emu-sv; `benchmarks/backend_comparison.py`): {_and(rows)}."
+    )
+
+
 def _atoms(entry: dict[str, Any]) -> str:
     return f" with ≤ {entry['max_nodes']} atoms" if "max_nodes" in entry else ""
 
@@ -245,6 +271,7 @@ FIGURES: dict[str, tuple[str, Callable[[Path], str]]] = {
     "features": ("Features (`benchmarks/feature_throughput.py`)", features),
     "largest": ("Largest register within the time limit (`benchmarks/feature_throughput.py`)", largest),
     "accuracy": ("Accuracy (`benchmarks/accuracy.py`)", accuracy),
+    "backends": ("Backends (`benchmarks/backend_comparison.py`)", backends),
     "trainable": ("Trainable pulses (`benchmarks/trainable.py`)", trainable),
 }
 

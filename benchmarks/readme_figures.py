@@ -215,6 +215,7 @@ def backends(results: Path) -> str:
     for e in data["table"]:
         cells.setdefault((e["schedule"], e["band"]), {})[e["backend"]] = e
     rows = []
+    limit = data["settings"]["limit_s"]
     for (schedule, band), by_backend in cells.items():
         parts = []
         for name in ("subspace", "emu-sv", "emu-mps"):
@@ -222,7 +223,7 @@ def backends(results: Path) -> str:
             if e is None:
                 continue
             if "mean_s" not in e:
-                parts.append(f"{name} failed")
+                parts.append(f"{name} no result within {limit:g} s")
                 continue
             error = e.get("max_occupation_error")
             parts.append(f"{name} {e['mean_s']:.2f} s" + (f" (Δ⟨n_i⟩ ≤ {_sci(error)})" if error else ""))

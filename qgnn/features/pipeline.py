@@ -152,13 +152,19 @@ def _embed(graph: nx.Graph, index: int, config: _Config) -> Any:
 
 
 def _build(task: _Task, embedding: Any, config: _Config) -> pulser.Sequence:
-    """The task's sequence, through the one graph → sequence route (node labels included)."""
+    """The task's sequence, through the one graph → sequence route (node labels included).
+
+    A label error is re-raised as the graph's own nodes name it (as :func:`_embed_task` does).
+    """
     from qgnn.pulses import build_sequence
 
-    node_detuning = getattr(config.schedule, "node_detuning", None)
-    if node_detuning is not None and task.original is not None:
-        node_detuning.node_weights(task.original, where=graph_label(task.index))  # errors name caller's nodes
-    return build_sequence(task.graph, embedding, config.schedule, config.device)
+    try:
+        return build_sequence(task.graph, embedding, config.schedule, config.device)
+    except InvalidInputError:
+        node_detuning = getattr(config.schedule, "node_detuning", None)
+        if node_detuning is not None and task.original is not None:
+            node_detuning.node_weights(task.original, where=graph_label(task.index))
+        raise
 
 
 def _embed_task(task: _Task, config: _Config) -> Any:
@@ -676,7 +682,8 @@ class FeaturePipeline:
 
     def _budget_alone(self) -> int | None:
         """The memory budget of one graph running alone, when the backend's budget is the default share."""
-        if getattr(self.backend, "max_memory", 0) is not None or self.executor is not None:
+        explicit_budget = getattr(self.backend, "max_memory", None) is not None
+        if self.executor is not None or not hasattr(self.backend, "max_memory") or explicit_budget:
             return None
         from qgnn.backends.subspace import default_max_memory
 

@@ -250,8 +250,11 @@ _THREAD_LIMITS: list[Any] = []  # keeps the worker's threadpoolctl limits alive
 
 
 def _init_worker(num_threads: int) -> None:
-    """Limit a worker's BLAS/OpenMP and torch threads (numpy is already imported: env vars are too late)."""
+    """Limit a worker's BLAS/OpenMP, numba and torch threads (numpy is imported: env vars are too late)."""
+    import numba
     from threadpoolctl import threadpool_limits
+
+    numba.set_num_threads(min(num_threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
 
     os.environ["OMP_NUM_THREADS"] = str(num_threads)
     os.environ["MKL_NUM_THREADS"] = str(num_threads)

@@ -68,6 +68,8 @@ _AUTO_SAFETY = 0.5
 PLANNED_CUTOFF = _AUTO_START_CUTOFF * _AUTO_STEP
 #: Integrator tag in the cache key (results changed when the midpoint rule was replaced).
 _INTEGRATOR = "cf4:2"
+#: What E_drive, the unit of the cutoff, is (in the cache key: it was max(Ω_max, max |δ|) before).
+_CUTOFF_UNIT = "max(omega_max, max positive detuning)"
 
 
 class TruncationWarning(UserWarning):
@@ -83,7 +85,7 @@ class Subspace:
     """Emulator of global Rydberg drives (with DMM detuning maps) in an energy-truncated basis.
 
     Keeps the bitstrings whose interaction energy is at most
-    ``energy_cutoff × E_drive`` (E_drive = max(Ω_max, max_i |δ_i|) over the
+    ``energy_cutoff × E_drive`` (E_drive = max(Ω_max, max_i δ_i⁺) over the
     sequence, rad/µs) and evolves exactly in that basis; see
     :mod:`qgnn.backends.subspace` for the Hamiltonian, the time
     discretisation, the automatic cutoff and the memory guard. Noise-free,
@@ -231,6 +233,7 @@ class Subspace:
                 "max_basis": self.max_basis,
                 "dt": self.dt,
                 "integrator": _INTEGRATOR,
+                "cutoff_unit": _CUTOFF_UNIT,
                 "criterion": self.criterion,
                 "seed": self.seed,
                 "max_stored_bitstrings": self.max_stored_bitstrings,
@@ -420,6 +423,7 @@ class Subspace:
             "criterion": self.criterion,
             "dt": self.dt,
             "integrator": _INTEGRATOR,
+            "cutoff_unit": _CUTOFF_UNIT,
         }
         return obs, settings
 

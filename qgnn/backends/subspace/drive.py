@@ -90,8 +90,14 @@ class Drive:
 
     @property
     def drive_scale(self) -> float:
-        """E_drive = max(Ω_max, max_i |δ_i|) (rad/µs), the unit of ``energy_cutoff``."""
-        return max(self.omega_max, float(np.abs(self.samples[2:]).max(initial=0.0)))
+        """E_drive = max(Ω_max, max_i δ_i⁺) (rad/µs), the unit of ``energy_cutoff``.
+
+        Only positive detuning counts: it brings bitstrings of interaction
+        energy ≈ δ·n_exc into resonance, while a negative one only pushes
+        excitations further off resonance (an adiabatic sweep from
+        δ = −3·2π rad/µs needs the cutoff of its plateau Ω, not of |δ|).
+        """
+        return max(self.omega_max, float(self.samples[2:].max(initial=0.0)))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Memory of a subspace run, estimated before anything large is allocated, and the budget it must fit.
 
 A run at one cutoff holds the basis (states, interaction energies, excitation
-counts per detuning group), the lowering couplings (float64 data and int32
-indices; their number Σ_x n_exc(x) is known as soon as the basis is), a fixed
+counts per detuning group), the drive's adjacency (two int32 indices per
+coupling; their number Σ_x n_exc(x) is known as soon as the basis is), a fixed
 number of work vectors of the Chebyshev recurrence, its accumulators, the
 states at the evaluation times and their probabilities; the automatic cutoff
 also keeps the previous cutoff's results. :func:`run_bytes` adds these up
@@ -112,12 +112,12 @@ def run_bytes(
             alongside (automatic cutoff), 0 if none.
         keep_probabilities: the Measurement stores the bitstring probabilities.
     """
-    basis = 8 + 8 + 1 + 1 + 4 + (n_groups if n_groups > 1 else 0)  # states, E, n_exc, degree, indptr, groups
-    vectors = WORK_VECTORS + 2 * (n_times + 1) + n_times  # recurrence + accumulators + recorded states
+    basis = 8 + 8 + 1 + 1 + 8 + (n_groups if n_groups > 1 else 0)  # states, E, n_exc, degree, indptr, groups
+    vectors = WORK_VECTORS + (n_times + 1) + n_times  # recurrence + accumulators + recorded states
     results = n_times * (2 * _FLOAT if keep_probabilities else _FLOAT)
     per_state = basis + vectors * _COMPLEX + results
     previous = previous_dim * (8 + 8 + 1 + n_times * (_COMPLEX + _FLOAT))
-    # the couplings cost 12 B each once built and 16 B each while they are assembled
+    # the adjacency costs 8 B per coupling once built and 12 B while it is assembled (16 B: slack)
     return int(dim * per_state + 16 * n_couplings + previous + _FIXED_BYTES)
 
 

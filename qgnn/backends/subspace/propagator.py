@@ -1,16 +1,22 @@
 """Evolution in a kept basis: a matrix-free Hamiltonian and Chebyshev exponentials.
 
 In the kept basis H = D + z R + z̄ L with D(x) = E(x) − Σ_g δ_g c_g(x) diagonal
-(c_g(x) = excited atoms of detuning group g), z = Ω/2·e^{iφ}, L the lowering
-couplings (one sparse 0/1 matrix, built once per basis) and R = Lᵀ. Nothing
-else is stored: H is applied as two sparse products and a diagonal, for any
-(Ω, φ, δ), so a time-dependent drive reuses the same operators at every step.
+(c_g(x) = excited atoms of detuning group g), z = Ω/2·e^{iφ}, R the raising
+couplings (parent → x) and L = Rᵀ the lowering ones. Nothing else is stored:
+each state's parents and children are one int32 adjacency list, built once
+per basis (:func:`~qgnn.backends.subspace.kernels.adjacency`), so H is
+applied for any (Ω, φ, δ) and a time-dependent drive reuses the same
+structure at every step.
 
 exp(−iHτ)ψ is a Chebyshev expansion (Bessel coefficients, Gershgorin spectral
 bounds; accurate to ~1e-13 per exponential), one recurrence shared by every
-τ at which the state is kept. The recurrence holds three vectors and sums the
-series into one or two accumulators per τ (BLAS axpy), so its memory is a
-fixed number of vectors whatever the number of terms.
+τ at which the state is kept. Each term is one compiled pass over the basis
+(:func:`~qgnn.backends.subspace.kernels.chebyshev_step`) that applies H,
+advances the recurrence in place and adds the term to each τ's sum (in real
+arithmetic when H and the state are real, as for a constant pulse from
+|0…0⟩), so the
+memory is two recurrence vectors plus one accumulator per τ, whatever the
+number of terms.
 """
 
 from __future__ import annotations
@@ -20,21 +26,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import blas
 from scipy.special import jv
 
-from qgnn.backends.subspace.basis import SubspaceBasis, couplings, popcount
+from qgnn.backends.subspace.basis import SubspaceBasis, popcount
 from qgnn.backends.subspace.drive import Piece
+from qgnn.backends.subspace.kernels import LAUNCH_LOCK, adjacency, chebyshev_step
 
 #: Chebyshev terms are kept while any Bessel coefficient exceeds this.
 _CHEB_EPS = 1e-15
-#: Vectors of the basis dimension alive at once in :func:`chebyshev` besides the accumulators
-#: (state in, three recurrence vectors, two sparse products, diagonal and its scaled copy).
-WORK_VECTORS = 8
+#: Complex vectors of the basis dimension alive at once in :func:`chebyshev` besides the
+#: accumulators: the state in, the two recurrence vectors, and the diagonal (real, counted as one).
+WORK_VECTORS = 4
 
 
 class Operators:
-    """H(Ω, φ, δ) in a basis: the lowering couplings, the interaction energies and group counts.
+    """H(Ω, φ, δ) in a basis: the drive's adjacency, the interaction energies and group counts.
 
     Args:
         basis: the kept bitstrings.
@@ -43,9 +49,8 @@ class Operators:
 
     def __init__(self, basis: SubspaceBasis, groups: np.ndarray) -> None:
         self.basis = basis
-        self.lower = couplings(basis)
-        self.raise_ = self.lower.T
-        self.degree = (basis.n_excited + np.diff(self.lower.indptr)).astype(np.uint8)
+        self.indptr, self.indices = adjacency(basis.states, basis.n_excited, basis.n_qubits)
+        self.degree = np.diff(self.indptr).astype(np.uint8)
         n = basis.n_qubits
         n_groups = int(groups.max(initial=0)) + 1
         if n_groups == 1:
@@ -85,73 +90,29 @@ def chebyshev(ops: Operators, piece: Piece, psi: np.ndarray, taus: Sequence[floa
     xmax = float(x.max())
     ks = np.arange(int(math.ceil(xmax + 10.0 * xmax ** (1.0 / 3.0) + 30.0)) + 1)
     bessel = jv(ks[:, None], x[None, :])  # (K, T)
-    big = np.flatnonzero(np.abs(bessel).max(1) > _CHEB_EPS)
-    n_terms = int(big[-1]) + 1 if big.size else 1
-    bessel = bessel[:n_terms] * (2.0 - (ks[:n_terms] == 0))[:, None]
+    n_terms = int(np.flatnonzero(np.abs(bessel).max(1) > _CHEB_EPS).max(initial=0)) + 1
+    # c_k per τ: (2 − δ_k0) (−i)^k J_k(rτ), zero once negligible for that τ
+    coefs = bessel[:n_terms] * (2.0 - (ks[:n_terms] == 0))[:, None] * ((-1j) ** (ks[:n_terms] % 4))[:, None]
+    coefs[np.abs(coefs) <= _CHEB_EPS] = 0.0
 
-    # 2 (H − c)/r applied to v: dd ∘ v + w R v + w̄ L v
+    # 2(H − c)/r = dd + w R + w̄ L
     diag -= centre
     diag *= 2.0 / half
-    dd = diag
-    w = piece.coupling * 2.0 / half
-    real = w.imag == 0.0
-    if real:  # real H on a complex state: recur on its (re, im) columns
-        work = np.ascontiguousarray(psi, dtype=np.complex128).view(np.float64).reshape(-1, 2)
-        dd = diag[:, None]
-        wr = w.real
-    else:
-        work = np.asarray(psi, dtype=np.complex128)
-
-    def times_2h(v: np.ndarray) -> np.ndarray:
-        if real:
-            out = ops.lower @ v
-            out += ops.raise_ @ v
-            out *= wr
-        else:
-            out = ops.raise_ @ v
-            out *= w
-            low = ops.lower @ v
-            low *= w.conjugate()
-            out += low
-        out += dd * v
-        return out
-
-    # Σ_k c_k v_k per τ; a real H keeps v_k real, so even and odd k (real and imaginary c_k) are summed apart
-    n_acc = 2 if real else 1
-    acc = [[np.zeros_like(work) for _ in range(n_acc)] for _ in taus_arr]
-    axpy = blas.get_blas_funcs("axpy", (work,))
-
-    def add(k: int, v: np.ndarray) -> None:
-        phase = (-1j) ** (k % 4)
-        flat = v.reshape(-1)
-        for t, row in enumerate(acc):
-            coef = bessel[k, t] * phase
-            slot = k % 2 if real else 0
-            scalar = (coef.real if k % 2 == 0 else -coef.imag) if real else coef
-            if scalar != 0.0:
-                row[slot] = axpy(flat, row[slot].reshape(-1), a=scalar).reshape(work.shape)
-
-    v_prev = work
-    add(0, work)
+    w: complex | float = complex(piece.coupling * 2.0 / half)
+    v_prev: np.ndarray = np.array(psi, dtype=np.complex128)
+    if w.imag == 0.0 and not np.any(v_prev.imag):  # real H on a real state: real recurrence
+        w, v_prev = w.real, v_prev.real.copy()
+    acc = coefs[0][:, None] * v_prev[None, :]
     if n_terms > 1:
-        v_cur = times_2h(work)
-        v_cur *= 0.5
-        add(1, v_cur)
-        for k in range(2, n_terms):
-            v_next = times_2h(v_cur)
-            v_next -= v_prev
-            v_prev, v_cur = v_cur, v_next
-            add(k, v_cur)
-    out = []
-    for t, row in enumerate(acc):
-        if real:
-            even, odd = row  # Σ_even c_k v_k and i·Σ_odd ... with c_k = ±b_k, ∓i b_k: result = even − i·odd
-            vec = (even[:, 0] + odd[:, 1]) + 1j * (even[:, 1] - odd[:, 0])
-        else:
-            vec = row[0]
-        vec *= np.exp(-1j * centre * taus_arr[t])
-        out.append(vec)
-    return out
+        v_cur = np.empty_like(v_prev)
+        step = (ops.indptr, ops.indices, ops.basis.n_excited, diag, w)
+        with LAUNCH_LOCK:
+            chebyshev_step(*step, v_prev, v_prev, v_cur, 0.5, 0.0, coefs[1], acc)  # T_1 = x
+            for k in range(2, n_terms):  # T_k = 2x T_{k−1} − T_{k−2}, written over T_{k−2}
+                chebyshev_step(*step, v_cur, v_prev, v_prev, 1.0, 1.0, coefs[k], acc)
+                v_prev, v_cur = v_cur, v_prev
+    acc *= np.exp(-1j * centre * taus_arr)[:, None]
+    return list(acc)
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,7 +145,7 @@ def evolve(ops: Operators, pieces: Sequence[Piece]) -> Run:
         else:
             outs = chebyshev(ops, piece, psi, taus)
         keep = {tau: out for tau, out in zip(taus, outs, strict=True)}
-        recorded.extend(keep[t * 1e-3] for t in piece.record)
+        recorded.extend(keep[t * 1e-3].copy() for t in piece.record)  # copies: the recurrence's sums go
         detunings.extend(piece.detuning for _ in piece.record)
         psi = outs[-1]
     return Run(ops.basis, recorded, detunings)

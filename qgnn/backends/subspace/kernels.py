@@ -1,0 +1,131 @@
+"""Compiled loops of the subspace backend (numba): the drive's adjacency and one Chebyshev step.
+
+The drive couples each kept bitstring x to its *parents* (x minus one
+excitation: exactly n_exc(x) of them, all kept since the basis is closed
+under removing excitations) and to its kept *children* (x plus one
+excitation). :func:`adjacency` stores both lists per state in one CSR
+structure of int32 indices, parents first, so the Hamiltonian needs no
+values array (every coupling is Ω/2·e^{±iφ}) and is applied in one pass
+that also advances the Chebyshev recurrence and adds the term to every
+evaluation time's sum (:func:`chebyshev_step`): one read of the state per
+term instead of a sparse product per direction plus separate vector updates.
+
+Loops over states run on ``numba.get_num_threads()`` threads (the pipeline's
+worker processes set it to their thread count; a process running one big
+graph alone uses every core). Launches from several Python threads at once
+(e.g. a threaded Dask worker) take turns on :data:`LAUNCH_LOCK`, since
+numba's fallback threading layer (workqueue) is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numba as nb
+import numpy as np
+
+#: Held while a parallel kernel (or a run of them) executes.
+LAUNCH_LOCK = threading.Lock()
+
+
+@nb.njit(cache=True, parallel=True)
+def _parents(states: np.ndarray, n_qubits: int, starts: np.ndarray, out: np.ndarray) -> None:
+    """Positions of each state's parents (one excitation removed), written from ``starts[k]``."""
+    for k in nb.prange(states.size):
+        s = states[k]
+        e = starts[k]
+        for j in range(n_qubits):
+            bit = np.int64(1) << np.int64(n_qubits - 1 - j)
+            if s & bit:
+                out[e] = np.searchsorted(states[:k], s ^ bit)
+                e += 1
+
+
+@nb.njit(cache=True)
+def _scatter_children(
+    parent_starts: np.ndarray,
+    parents: np.ndarray,
+    n_excited: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+) -> None:
+    """Copy each row's parents to its front and append it to each parent's children (ascending)."""
+    fill = indptr[:-1].copy()
+    for k in range(n_excited.size):
+        a = parent_starts[k]
+        for e in range(a, a + n_excited[k]):
+            indices[fill[k]] = parents[e]
+            fill[k] += 1
+    for k in range(n_excited.size):
+        a = parent_starts[k]
+        for e in range(a, a + n_excited[k]):
+            p = parents[e]
+            indices[fill[p]] = k
+            fill[p] += 1
+
+
+def adjacency(states: np.ndarray, n_excited: np.ndarray, n_qubits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each state's parents then its kept children, as CSR ``(indptr int64, indices int32)``.
+
+    Args:
+        states: kept bitstrings (sorted int64, closed under removing an excitation).
+        n_excited: excitations per state.
+        n_qubits: number of atoms.
+
+    Peak memory: 12 B per coupling (4 for the parents, 8 for both lists).
+    """
+    dim = states.size
+    parent_starts = np.zeros(dim + 1, np.int64)
+    np.cumsum(n_excited, out=parent_starts[1:])
+    parents = np.empty(int(parent_starts[-1]), np.int32)
+    with LAUNCH_LOCK:
+        _parents(states, n_qubits, parent_starts, parents)
+    n_children = np.bincount(parents, minlength=dim)
+    indptr = np.zeros(dim + 1, np.int64)
+    np.cumsum(n_excited.astype(np.int64) + n_children, out=indptr[1:])
+    del n_children
+    indices = np.empty(int(indptr[-1]), np.int32)
+    _scatter_children(parent_starts, parents, n_excited, indptr, indices)
+    return indptr, indices
+
+
+@nb.njit(cache=True, parallel=True)
+def chebyshev_step(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    n_excited: np.ndarray,
+    diag: np.ndarray,
+    w: complex | float,
+    v: np.ndarray,
+    prev: np.ndarray,
+    out: np.ndarray,
+    scale: float,
+    keep_prev: float,
+    coefs: np.ndarray,
+    acc: np.ndarray,
+) -> None:
+    """``out = scale·(diag∘v + w·Σ_parents v + w̄·Σ_children v) − keep_prev·prev``; ``acc[t] += coefs[t]·out``.
+
+    ``out`` may be ``prev`` (updated in place: each entry reads only its own
+    ``prev``). ``w`` scales the raising couplings (parent → state); with a
+    real ``w`` the vectors may be real (half the memory traffic), the sums
+    ``acc`` stay complex.
+    """
+    wc = np.conj(w)
+    n_times = coefs.size
+    zero = v[0] * 0.0  # of v's type: real vectors (real H on a real state) are summed in real arithmetic
+    for k in nb.prange(v.size):
+        a = indptr[k]
+        m = a + n_excited[k]
+        up = zero
+        for e in range(a, m):
+            up += v[indices[e]]
+        down = zero
+        for e in range(m, indptr[k + 1]):
+            down += v[indices[e]]
+        value = scale * (diag[k] * v[k] + w * up + wc * down) - keep_prev * prev[k]
+        out[k] = value
+        for t in range(n_times):
+            c = coefs[t]
+            if c != 0:
+                acc[t, k] += c * value

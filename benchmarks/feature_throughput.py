@@ -501,7 +501,9 @@ def _provenance() -> dict[str, Any]:
         "machine": platform.platform(),
         "cpus": os.cpu_count(),
         "load_average_at_start": list(os.getloadavg()),
-        "threads_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")},
+        "threads_env": {
+            k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+        },
         "versions": {
             "python": platform.python_version(),
             "qgnn": qgnn.__version__,

@@ -57,3 +57,22 @@ def test_a_graph_over_the_whole_budget_fails_alone_and_the_rest_completes(
     pipeline = FeaturePipeline(backend=explicit, n_workers=1, cache_dir=tmp_path, progress=False)
     (again, _) = pipeline.run(graphs)
     assert again.ok
+
+
+def test_coarsening_is_chosen_explicitly_runs_alone_and_is_not_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    graphs = big_and_small()
+    need_big, need_small = needed_bytes(graphs[0]), needed_bytes(graphs[1])
+    monkeypatch.setattr(memory.os, "cpu_count", lambda: 2)
+    alone = (need_big + need_small) / 2  # the big graph never fits exactly
+    monkeypatch.setattr(memory, "machine_memory", lambda: int(alone / memory.MEMORY_SHARE))
+    coarsening = Subspace(over_budget="coarsen", on_excess="ignore")
+    pipeline = FeaturePipeline(backend=coarsening, n_workers=1, cache_dir=tmp_path, progress=False)
+    big, small = pipeline.run(graphs)
+    assert big.ok and small.ok, [big.error, small.error]
+    assert big.measurement.settings["coarsened"] is True and small.measurement.settings["coarsened"] is False
+    assert big.measurement.settings["memory_bytes"] <= memory.default_max_memory(workers=1)
+    assert big.measurement.settings["truncation_occupation_error"] > 0.0  # the estimate is reported
+    big_again, small_again = pipeline.run(graphs)
+    assert small_again.cached and not big_again.cached  # an approximation made for a budget is not kept

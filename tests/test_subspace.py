@@ -557,3 +557,22 @@ def test_memory_estimate_bounds_the_traced_allocations(monkeypatch: pytest.Monke
         variable = m.settings["memory_bytes"] - _FIXED_BYTES
         assert m.settings["basis_dim"] > 10_000
         assert 0.5 * variable <= peak <= variable
+
+
+def test_over_budget_coarsen_is_an_explicit_approximation_with_its_error_reported() -> None:
+    seq = _qek(_molecule(10, seed=13))
+    budget = Subspace(energy_cutoff=20.0).memory_estimate(seq).bytes - 1  # the first cutoff never fits
+    with pytest.raises(MemoryBudgetError):
+        Subspace(max_memory=budget).run([seq])
+    with pytest.warns(TruncationWarning, match="largest that fits max_memory"):
+        (m,) = Subspace(max_memory=budget, over_budget="coarsen").run([seq])
+    assert m.settings["coarsened"] is True and m.settings["energy_cutoff"] < 20.0
+    assert m.settings["memory_bytes"] <= budget
+    (exact,) = Subspace(energy_cutoff=math.inf).run([seq])
+    error = np.abs(m.occupations - exact.occupations).max()
+    # the reported estimate (difference to the next lower cutoff) is of the size of the actual error
+    assert 0.0 < error <= 2.0 * m.settings["truncation_occupation_error"]
+    (fits,) = Subspace(over_budget="coarsen").run([seq])  # within budget: the ordinary search
+    assert fits.settings["coarsened"] is False and fits.settings["energy_cutoff"] >= 20.0
+    with pytest.raises(InvalidInputError, match="over_budget"):
+        Subspace(over_budget="shrink")  # type: ignore[arg-type]

@@ -650,7 +650,11 @@ class FeaturePipeline:
             return
         if task.embedding is None and outcome.embedding is not None and embedding_key is not None:
             self._embeddings.put(embedding_key, pickle.dumps(outcome.embedding))
-        if outcome.measurement is not None and outcome.sequence_key is not None:
+        if (
+            outcome.measurement is not None
+            and outcome.sequence_key is not None
+            and not outcome.measurement.settings.get("coarsened", False)  # depends on the memory budget
+        ):
             self._measurements.put(outcome.sequence_key, _encode_measurement(outcome.measurement))
 
     def _execute(self, tasks: list[_Task]) -> Iterator[_Outcome]:
@@ -659,16 +663,25 @@ class FeaturePipeline:
         With several workers each run gets its share of the memory budget; a
         graph that needs more (but fits the budget of one process running
         alone) is run again in this process after the others, with the whole
-        budget, when the backend's budget was left at its default.
+        budget, when the backend's budget was left at its default. A Subspace
+        with ``over_budget="coarsen"`` coarsens only there: in the workers it
+        raises, so every graph gets the whole budget before it is approximated.
         """
         alone_budget = self._budget_alone()
+        coarsens = getattr(self.backend, "over_budget", "raise") == "coarsen"
+        shared = tasks
+        if alone_budget is not None and coarsens:  # coarsen only alone, with the whole budget
+            strict = copy.copy(self.backend)
+            strict.over_budget = "raise"  # type: ignore[attr-defined]  # a Subspace: checked just above
+            config = dataclasses.replace(self._config, backend=strict)
+            shared = [dataclasses.replace(t, config=config) for t in tasks]
         retry: list[_Task] = []
         by_position = {t.position: t for t in tasks}
-        for outcome in self._execute_all(tasks):
+        for outcome in self._execute_all(shared):
             if (
                 alone_budget is not None
                 and outcome.needed_bytes is not None
-                and outcome.needed_bytes <= alone_budget
+                and (coarsens or outcome.needed_bytes <= alone_budget)
                 and outcome.embedding is not None
             ):
                 task = by_position[outcome.position]

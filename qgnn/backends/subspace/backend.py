@@ -55,6 +55,7 @@ from qgnn.errors import BackendError, InvalidInputError
 
 Criterion = Literal["excitations", "bitstrings"]
 OnExcess = Literal["warn", "raise", "ignore"]
+OverBudget = Literal["raise", "coarsen"]
 
 #: Cutoffs tried by the automatic rule start here (units of E_drive) and grow by _AUTO_STEP up to
 #: _AUTO_MAX_CUTOFF, after which the full space is used.
@@ -63,6 +64,8 @@ _AUTO_STEP = 2.0**0.25
 _AUTO_MAX_CUTOFF = 5000.0
 #: Cutoff c is accepted when every difference to the previous cutoff is ≤ _AUTO_SAFETY × its tolerance.
 _AUTO_SAFETY = 0.5
+#: ``over_budget="coarsen"`` descends the same ladder below the start down to this cutoff.
+_COARSEST_CUTOFF = 5.0
 #: The cutoff :meth:`Subspace.memory_estimate` plans the automatic search for: where it stops for
 #: MUTAG molecules at the default tolerances (its two steps are 20 and 20·2^¼).
 PLANNED_CUTOFF = _AUTO_START_CUTOFF * _AUTO_STEP
@@ -130,6 +133,14 @@ class Subspace:
             midpoint step, like emu-sv).
         criterion: distribution ``tolerance`` applies to: ``"excitations"``
             (P(k excitations), the QEK feature; default) or ``"bitstrings"``.
+        over_budget: what the automatic search does when the cutoff its
+            tolerances need does not fit ``max_memory``: ``"raise"``
+            (MemoryBudgetError, default) or ``"coarsen"``, the approximate
+            path for registers beyond exact reach: the largest cutoff on the
+            ladder below (down to 5 × E_drive) whose run fits, its error
+            estimated against the next lower cutoff and reported like any
+            other (``on_excess`` acts when it exceeds the tolerances);
+            ``settings["coarsened"]`` is then True.
         on_excess: ``"warn"`` (TruncationWarning, default), ``"raise"``
             (BackendError) or ``"ignore"`` when an error estimate exceeds its tolerance.
         seed: seed of the sampling (``shots=...``): sequence ``k`` of a batch
@@ -161,6 +172,7 @@ class Subspace:
         dt: float = 40.0,
         criterion: Criterion = "excitations",
         on_excess: OnExcess = "warn",
+        over_budget: OverBudget = "raise",
         seed: int | None = None,
         max_stored_bitstrings: int = 2**16,
     ) -> None:
@@ -198,6 +210,10 @@ class Subspace:
             raise InvalidInputError(
                 f"Subspace: criterion must be 'excitations' or 'bitstrings', got {criterion!r}"
             )
+        if over_budget not in ("raise", "coarsen"):
+            raise InvalidInputError(
+                f"Subspace: over_budget must be 'raise' or 'coarsen', got {over_budget!r}"
+            )
         if on_excess not in ("warn", "raise", "ignore"):
             raise InvalidInputError(
                 f"Subspace: on_excess must be 'warn', 'raise' or 'ignore', got {on_excess!r}"
@@ -212,6 +228,7 @@ class Subspace:
         self.dt = float(dt)
         self.criterion: Criterion = criterion
         self.on_excess: OnExcess = on_excess
+        self.over_budget: OverBudget = over_budget
         self.seed = None if seed is None else int(seed)
         self.max_stored_bitstrings = count(max_stored_bitstrings, "max_stored_bitstrings", allow_zero=True)
 
@@ -221,7 +238,11 @@ class Subspace:
         return self.max_memory if self.max_memory is not None else default_max_memory()
 
     def cache_key(self) -> dict[str, Any]:
-        """Backend name, versions and every setting that changes results (not the memory budget)."""
+        """Backend name, versions and every setting that changes results.
+
+        Not the memory budget nor ``over_budget``: they change a result only
+        when it is coarsened, and the pipeline does not cache coarsened results.
+        """
         return {
             "name": self.name,
             "version": qgnn.__version__,
@@ -373,26 +394,52 @@ class Subspace:
             run = evolve(Operators(basis, drive.groups), steps)
             return run, Observables.of(run)
 
+        def coarsen(failed: float, exc: MemoryBudgetError) -> tuple[Run, Observables, float, Difference]:
+            """The largest ladder cutoff below ``failed`` whose run fits, against the next lower one."""
+            cutoff = failed / _AUTO_STEP
+            while cutoff / _AUTO_STEP >= _COARSEST_CUTOFF * (1.0 - 1e-9):
+                try:
+                    self._basis(drive, cutoff, len(times), 0, label)  # counted first: no wasted evolution
+                    coarse, coarse_obs = run_at(cutoff / _AUTO_STEP, 0)
+                    run, obs = run_at(cutoff, coarse.basis.dim)
+                except MemoryBudgetError:
+                    cutoff /= _AUTO_STEP
+                    continue
+                return run, obs, cutoff, difference(coarse_obs, obs, self.criterion)
+            raise exc
+
         diff: Difference | None = None
-        excess, reason = False, ""
+        excess, reason, coarsened = False, "", False
         first = math.inf if self.tolerance == 0.0 else _AUTO_START_CUTOFF
         cutoff = first if self.energy_cutoff is None else self.energy_cutoff
+        run: Run | None = None
+        obs: Observables | None = None
         try:
             run, obs = run_at(cutoff, 0)
+            while self.energy_cutoff is None and not run.basis.is_full:
+                nxt = _next_cutoff(cutoff)
+                try:
+                    finer, finer_obs = run_at(nxt, run.basis.dim)
+                except BasisTooLargeError:
+                    excess = True
+                    reason = f"cutoff {nxt:g} exceeds max_basis={self.max_basis}; {cutoff:g} is unchecked"
+                    break
+                except MemoryBudgetError:
+                    cutoff = nxt
+                    raise
+                diff = difference(obs, finer_obs, self.criterion)
+                run, obs, cutoff = finer, finer_obs, nxt
+                if self._within(diff, _AUTO_SAFETY):
+                    break
         except BasisTooLargeError as exc:
             raise BackendError(f"{label}: {exc}; lower the cutoff or raise max_basis") from exc
-        while self.energy_cutoff is None and not run.basis.is_full:
-            nxt = _next_cutoff(cutoff)
-            try:
-                finer, finer_obs = run_at(nxt, run.basis.dim)
-            except BasisTooLargeError:
-                excess = True
-                reason = f"cutoff {nxt:g} exceeds max_basis={self.max_basis}; {cutoff:g} is unchecked"
-                break
-            diff = difference(obs, finer_obs, self.criterion)
-            run, obs, cutoff = finer, finer_obs, nxt
-            if self._within(diff, _AUTO_SAFETY):
-                break
+        except MemoryBudgetError as exc:
+            if self.energy_cutoff is not None or self.over_budget != "coarsen" or math.isinf(cutoff):
+                raise
+            run = obs = None  # freed: the run below the failed cutoff (if any) is redone beside a coarser one
+            run, obs, cutoff, diff = coarsen(cutoff, exc)
+            coarsened = True
+        assert run is not None and obs is not None
         leaked = leaked_weight(run, drive.groups, drive.omega_max)
         if run.basis.is_full:
             diff, excess = Difference(0.0, 0.0, 0.0), False
@@ -400,6 +447,8 @@ class Subspace:
             excess, reason = True, f"leaked weight {float(leaked.max()):.2e}"
         elif self.energy_cutoff is None and not excess and diff and not self._within(diff, _AUTO_SAFETY):
             excess, reason = True, self._describe(diff)
+            if coarsened:
+                reason += f"; cutoff {cutoff:.3g} is the largest that fits max_memory (over_budget='coarsen')"
         if excess and self.on_excess != "ignore":
             msg = (
                 f"{label}: truncation error above tolerance ({reason}); "
@@ -417,6 +466,7 @@ class Subspace:
             "truncation_occupation_error": None if diff is None else diff.occupation,
             "truncation_correlation_error": None if diff is None else diff.correlation,
             "cutoffs_tried": tried,
+            "coarsened": coarsened,
             "memory_bytes": max(peak.values()),
             "tolerance": self.tolerance,
             "occupation_tolerance": self.occupation_tolerance,

@@ -576,3 +576,38 @@ def test_over_budget_coarsen_is_an_explicit_approximation_with_its_error_reporte
     assert fits.settings["coarsened"] is False and fits.settings["energy_cutoff"] >= 20.0
     with pytest.raises(InvalidInputError, match="over_budget"):
         Subspace(over_budget="shrink")  # type: ignore[arg-type]
+
+
+def test_adjacency_and_leaked_weight_match_brute_force() -> None:
+    from qgnn.backends.subspace.error import leaked_weight
+    from qgnn.backends.subspace.propagator import Operators, Run
+
+    coords = _molecule(9, seed=8)
+    u = interaction_matrix(coords, AnalogDevice.interaction_coeff)
+    basis = rydberg_basis(u, 5 * TWO_PI)
+    ops = Operators(basis, np.zeros(9, np.int64))
+    kept = {int(s): k for k, s in enumerate(basis.states)}
+    for k, s in enumerate(basis.states.tolist()):
+        bits = [1 << (8 - j) for j in range(9)]
+        parents = [kept[s ^ b] for b in bits if s & b]  # closure: every parent is kept
+        children = sorted(kept[s | b] for b in bits if not s & b and (s | b) in kept)
+        row = ops.indices[ops.indptr[k] : ops.indptr[k + 1]].tolist()
+        assert row == parents + children
+    # leaked weight: every dropped child x = k + j of every kept k, summed term by term
+    rng = np.random.default_rng(3)
+    amplitudes = [rng.normal(size=basis.dim) + 1j * rng.normal(size=basis.dim) for _ in range(2)]
+    detunings = [(0.0,), (0.7 * TWO_PI,)]
+    omega = TWO_PI
+    got = leaked_weight(Run(basis, amplitudes, detunings), ops, np.zeros(9, np.int64), omega)
+    g2 = (omega / 2) ** 2
+    want = np.zeros(2)
+    for k, s in enumerate(basis.states.tolist()):
+        excited = [i for i in range(9) if s >> (8 - i) & 1]
+        for j in range(9):
+            if s >> (8 - j) & 1 or (s | 1 << (8 - j)) in kept:
+                continue
+            added = sum(u[i, j] for i in excited)
+            for t in range(2):
+                gap2 = (added - detunings[t][0]) ** 2 + g2
+                want[t] += g2 * abs(amplitudes[t][k]) ** 2 * (len(excited) + 1) / gap2
+    assert want.min() > 0 and np.allclose(got, want, rtol=1e-12)

@@ -388,10 +388,14 @@ class Subspace:
         tried: list[float] = []
         peak: dict[float, int] = {}
 
+        leaked_at: dict[float, np.ndarray] = {}
+
         def run_at(cutoff: float, previous_dim: int) -> tuple[Run, Observables]:
             basis, peak[cutoff] = self._basis(drive, cutoff, len(times), previous_dim, label)
             tried.append(cutoff)
-            run = evolve(Operators(basis, drive.groups), steps)
+            ops = Operators(basis, drive.groups)
+            run = evolve(ops, steps)
+            leaked_at[cutoff] = leaked_weight(run, ops, drive.groups, drive.omega_max)
             return run, Observables.of(run)
 
         def coarsen(failed: float, exc: MemoryBudgetError) -> tuple[Run, Observables, float, Difference]:
@@ -440,7 +444,7 @@ class Subspace:
             run, obs, cutoff, diff = coarsen(cutoff, exc)
             coarsened = True
         assert run is not None and obs is not None
-        leaked = leaked_weight(run, drive.groups, drive.omega_max)
+        leaked = leaked_at[cutoff]
         if run.basis.is_full:
             diff, excess = Difference(0.0, 0.0, 0.0), False
         elif self.energy_cutoff is not None and float(leaked.max(initial=0.0)) > self.tolerance:

@@ -13,8 +13,9 @@ kept ones by adiabatic elimination: a dropped neighbour x = k + atom j gets
 g ψ_k / √((ΔE − δ_j)² + g²), g = Ω_max/2, ΔE the interaction the excitation adds
 (near resonance each term is capped at |ψ_k|). The amplitudes reaching one x
 from its ≤ n_exc(x) kept parents are bounded with Cauchy–Schwarz, so
-Σ_x |Σ_k a_kx|² ≤ Σ_{k,j} n_exc(x) |a_kx|²: streamed over the basis, no list of
-dropped bitstrings is ever built.
+Σ_x |Σ_k a_kx|² ≤ Σ_{k,j} n_exc(x) |a_kx|²: summed over the basis in one
+compiled pass (:func:`~qgnn.backends.subspace.kernels.leaked_weight_sum`), no
+list of dropped bitstrings is ever built.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import numpy as np
 
 from qgnn.backends.base import js_divergence, moments
 from qgnn.backends.subspace.basis import SubspaceBasis
-from qgnn.backends.subspace.propagator import Run
+from qgnn.backends.subspace.kernels import LAUNCH_LOCK, leaked_weight_sum
+from qgnn.backends.subspace.propagator import Operators, Run
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,11 +83,12 @@ def difference(coarse: Observables, fine: Observables, criterion: str) -> Differ
     )
 
 
-def leaked_weight(run: Run, groups: np.ndarray, omega_max: float) -> np.ndarray:
+def leaked_weight(run: Run, ops: Operators, groups: np.ndarray, omega_max: float) -> np.ndarray:
     """Estimated weight on dropped bitstrings at each evaluation time (see the module docstring).
 
     Args:
         run: the states and the per-group detunings at the evaluation times.
+        ops: the run's operators (its adjacency tells the kept children).
         groups: the detuning group of each atom.
         omega_max: the sequence's peak Ω (rad/µs), so the estimate stays
             conservative where the drive is ramped down.
@@ -94,17 +97,16 @@ def leaked_weight(run: Run, groups: np.ndarray, omega_max: float) -> np.ndarray:
     n_times = len(run.amplitudes)
     if basis.is_full or omega_max == 0.0 or n_times == 0:
         return np.zeros(n_times)
-    g2 = (0.5 * omega_max) ** 2
     weight = np.abs(np.array(run.amplitudes)) ** 2  # (T, dim)
-    atom_detuning = np.array(run.detunings)[:, groups]  # (T, n)
-    total = np.zeros(n_times)
-    for start, stop in basis.chunks():
-        for k, j, pos, added in basis.neighbours(start, stop):
-            lost = pos < 0
-            if not lost.any():
-                continue
-            kk = k[lost]
-            parents = basis.n_excited[kk].astype(np.float64) + 1.0
-            gap2 = (added[lost][None, :] - atom_detuning[:, j : j + 1]) ** 2 + g2
-            total += (g2 * weight[:, kk] * parents / gap2).sum(axis=1)
-    return total
+    atom_detuning = np.ascontiguousarray(np.array(run.detunings)[:, groups], dtype=np.float64)  # (T, n)
+    with LAUNCH_LOCK:
+        return leaked_weight_sum(
+            basis.states,
+            basis.n_excited,
+            ops.indptr,
+            ops.indices,
+            basis.interactions,
+            weight,
+            atom_detuning,
+            (0.5 * omega_max) ** 2,
+        )

@@ -30,15 +30,28 @@ LAUNCH_LOCK = threading.Lock()
 
 @nb.njit(cache=True, parallel=True)
 def _parents(states: np.ndarray, n_qubits: int, starts: np.ndarray, out: np.ndarray) -> None:
-    """Positions of each state's parents (one excitation removed), written from ``starts[k]``."""
-    for k in nb.prange(states.size):
-        s = states[k]
-        e = starts[k]
-        for j in range(n_qubits):
-            bit = np.int64(1) << np.int64(n_qubits - 1 - j)
+    """Positions of each state's parents (one excitation removed), written from ``starts[k]``, MSB first.
+
+    One merge per atom j: over the states with j excited, in order, the
+    parents ``state ^ bit_j`` increase too, so a pointer walks ``states``
+    once (no binary search); atoms run in parallel.
+    """
+    for j in nb.prange(n_qubits):
+        bit = np.int64(1) << np.int64(n_qubits - 1 - j)
+        above = ~((bit << np.int64(1)) - np.int64(1))  # the atoms before j (more significant bits)
+        pointer = 0
+        for k in range(states.size):
+            s = states[k]
             if s & bit:
-                out[e] = np.searchsorted(states[:k], s ^ bit)
-                e += 1
+                target = s ^ bit
+                while states[pointer] < target:
+                    pointer += 1
+                rank = 0  # excited atoms before j: j's slot among the parents of state k
+                rest = s & above
+                while rest:
+                    rest &= rest - np.int64(1)
+                    rank += 1
+                out[starts[k] + rank] = pointer
 
 
 @nb.njit(cache=True)
@@ -129,3 +142,50 @@ def chebyshev_step(
             c = coefs[t]
             if c != 0:
                 acc[t, k] += c * value
+
+
+@nb.njit(cache=True, parallel=True)
+def leaked_weight_sum(
+    states: np.ndarray,
+    n_excited: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    interactions: np.ndarray,
+    weight: np.ndarray,
+    atom_detuning: np.ndarray,
+    g2: float,
+) -> np.ndarray:
+    """Σ over kept states k and dropped children k + j of g²·|ψ_k|²·(n_exc(k) + 1) / ((ΔE_kj − δ_j)² + g²).
+
+    A child is dropped when atom j is not excited in k and k + j is not
+    among k's kept children (read from the adjacency). ΔE_kj = Σ_{i excited
+    in k} U_ij (rad/µs). ``weight`` and ``atom_detuning`` have one row per
+    evaluation time; returns one sum per time.
+    """
+    n_qubits = interactions.shape[0]
+    n_times = weight.shape[0]
+    n_blocks = 256
+    partial = np.zeros((n_blocks, n_times))
+    size = (states.size + n_blocks - 1) // n_blocks
+    full = (np.int64(1) << np.int64(n_qubits)) - np.int64(1)
+    for block in nb.prange(n_blocks):
+        for k in range(block * size, min(states.size, (block + 1) * size)):
+            s = states[k]
+            kept = np.int64(0)
+            for e in range(indptr[k] + n_excited[k], indptr[k + 1]):
+                kept |= states[indices[e]] ^ s
+            dropped = full & ~s & ~kept
+            if dropped == 0:
+                continue
+            parents = n_excited[k] + 1.0
+            for j in range(n_qubits):
+                if not dropped & (np.int64(1) << np.int64(n_qubits - 1 - j)):
+                    continue
+                added = 0.0
+                for i in range(n_qubits):
+                    if s & (np.int64(1) << np.int64(n_qubits - 1 - i)):
+                        added += interactions[i, j]
+                for t in range(n_times):
+                    gap = added - atom_detuning[t, j]
+                    partial[block, t] += g2 * weight[t, k] * parents / (gap * gap + g2)
+    return partial.sum(axis=0)

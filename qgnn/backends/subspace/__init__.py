@@ -16,12 +16,11 @@ and are dropped; the rest is evolved exactly. One idea per module:
 - :mod:`~qgnn.backends.subspace.backend`: the :class:`Subspace` backend.
 """
 
-from qgnn.backends.subspace.backend import PLANNED_CUTOFF, Subspace, TruncationWarning
+from qgnn.backends.subspace.backend import Subspace, TruncationWarning, planned_cutoff
 from qgnn.backends.subspace.basis import BasisTooLargeError, SubspaceBasis, interaction_matrix, rydberg_basis
 from qgnn.backends.subspace.memory import MemoryBudgetError, MemoryEstimate, default_max_memory
 
 __all__ = [
-    "PLANNED_CUTOFF",
     "BasisTooLargeError",
     "MemoryBudgetError",
     "MemoryEstimate",
@@ -30,5 +29,6 @@ __all__ = [
     "TruncationWarning",
     "default_max_memory",
     "interaction_matrix",
+    "planned_cutoff",
     "rydberg_basis",
 ]

@@ -1,23 +1,24 @@
 """The Subspace backend: picks the cutoff, checks the memory, evolves, and reports the error.
 
 Error control: with ``energy_cutoff=None`` the cutoff is chosen per sequence,
-deterministically: the sequence is evolved at c = 20, 23.8, 28.3, 33.6, 40, …
-(units of E_drive; ×2^¼ per step) until the results at the
-previous cutoff and at c differ by at most half the tolerances on every
-feature (:mod:`qgnn.backends.subspace.error`): JS of the ``criterion``
-distribution ≤ ``tolerance``/2, and max |Δ⟨n_i⟩| and max |ΔC_ij| ≤
-``occupation_tolerance``/2. The result at c is returned with those
-differences as its error estimates; a basis that holds every bitstring ends
-the search (exact). The search costs ≈ 1.6× the accepted evolution (the run
-at the previous cutoff). Calibration (``benchmarks/subspace_scaling.py``: 9
-MUTAG molecules of 12–16 atoms, QEK drive, errors against the full space):
-each step from 20 on divides the error of P(k), ⟨n_i⟩ and C_ij by at least 5,
-so the difference to the previous cutoff over-estimates the error of the
-accepted result (measured: JS by ≥ 2.8×, ⟨n_i⟩ and C_ij by ≥ 5.5×). Below 20
-the decrease is irregular (5 → 10 divides the ⟨n_i⟩ error by as little as
-1.5), where a difference between cutoffs is no upper bound, and the errors
-(5e-4 to 1e-3 at 14.1) leave little room under the default tolerances: the search starts
-at 20.
+deterministically: the sequence is evolved at c = 20, 23.8, 28.3, …
+(units of E_drive; ×2^¼ per step; registers of 15–20 atoms start one step
+lower, at 16.8) until the estimated error of the result at c is within the
+tolerances on every feature (:mod:`qgnn.backends.subspace.error`): JS of the
+``criterion`` distribution ≤ ``tolerance``, max |Δ⟨n_i⟩| and max |ΔC_ij| ≤
+``occupation_tolerance``. From 15 atoms on the estimate is half the
+difference between the results at the previous cutoff and at c, a calibrated
+bound: ``benchmarks/subspace_calibration.py`` (MUTAG molecules of 15–21
+atoms, the QEK pulse and the adiabatic sweep, errors against the full space
+or a much finer cutoff) measured actual error / difference ≤ 0.26 for every
+feature from c = 20 on, each step dividing the error by 4–6. Smaller
+registers keep few bitstrings near the cutoff and one of them can move a
+result by 1e-3 (a 5-atom sweep: error 9.5e-4 at 16.8, 1.3e-3 at 20, 7e-6 at
+23.8), so there the estimate is the difference itself, accepted up to half
+the tolerances. Below 16.8 the decrease is irregular (a difference can
+under-estimate the error 3–12×), so the search never compares results there. The returned settings hold the
+estimates; a basis that holds every bitstring ends the search (exact). The
+search costs the accepted evolution plus the previous one (≈ 0.6× of it).
 
 Memory: before a basis is built its bitstrings are counted (stopping at the
 budget), and the run's peak memory is estimated from the count
@@ -62,13 +63,24 @@ OverBudget = Literal["raise", "coarsen"]
 _AUTO_START_CUTOFF = 20.0
 _AUTO_STEP = 2.0**0.25
 _AUTO_MAX_CUTOFF = 5000.0
-#: Cutoff c is accepted when every difference to the previous cutoff is ≤ _AUTO_SAFETY × its tolerance.
-_AUTO_SAFETY = 0.5
+#: Registers of _CALIBRATED_ATOMS atoms or more are in the calibrated regime: from a previous cutoff
+#: ≥ _CALIBRATED_FROM the error estimate is _ESTIMATE_FACTOR × the difference, accepted up to the
+#: tolerance (benchmarks/subspace_calibration.py measured actual error / difference ≤ 0.26 for
+#: ⟨n_i⟩, C_ij and JS; QEK and AdiabaticSweep; MUTAG molecules of 15–21 atoms). Those of at most
+#: _ONE_STEP_LOWER_UP_TO atoms start at _CALIBRATED_FROM (16.8), where the search usually ends at 20.
+#: Smaller registers have few bitstrings near the cutoff, and one of them can move a result by 1e-3
+#: (errors need not fall with c): the estimate is the difference itself, accepted up to half the
+#: tolerance, from 20 on.
+_CALIBRATED_ATOMS = 15
+_ONE_STEP_LOWER_UP_TO = 20
+_ESTIMATE_FACTOR = 0.5
+_UNCALIBRATED_SAFETY = 0.5
+_CALIBRATED_FROM = _AUTO_START_CUTOFF / _AUTO_STEP
+#: Below it (only over_budget="coarsen" goes there) differences can under-estimate the error: factors
+#: per feature above the ratios measured at 14.1 (JS 11.6, ⟨n_i⟩ 2.9, C_ij 2.0); indicative only.
+_COARSE_FACTORS = (16.0, 4.0, 4.0)
 #: ``over_budget="coarsen"`` descends the same ladder below the start down to this cutoff.
 _COARSEST_CUTOFF = 5.0
-#: The cutoff :meth:`Subspace.memory_estimate` plans the automatic search for: where it stops for
-#: MUTAG molecules at the default tolerances (its two steps are 20 and 20·2^¼).
-PLANNED_CUTOFF = _AUTO_START_CUTOFF * _AUTO_STEP
 #: Integrator tag in the cache key (results changed when the midpoint rule was replaced).
 _INTEGRATOR = "cf4:2"
 #: What E_drive, the unit of the cutoff, is (in the cache key: it was max(Ω_max, max |δ|) before).
@@ -77,6 +89,30 @@ _CUTOFF_UNIT = "max(omega_max, max positive detuning)"
 
 class TruncationWarning(UserWarning):
     """The estimated truncation error of a Subspace run exceeds its tolerance."""
+
+
+def _start_cutoff(n_atoms: int) -> float:
+    lower = _CALIBRATED_ATOMS <= n_atoms <= _ONE_STEP_LOWER_UP_TO
+    return _CALIBRATED_FROM if lower else _AUTO_START_CUTOFF
+
+
+def planned_cutoff(n_atoms: int) -> float:
+    """The cutoff :meth:`Subspace.memory_estimate` plans the automatic search for (units of E_drive).
+
+    The search's second step (20 for 15–20 atoms, else 23.8), where it stops
+    for MUTAG molecules at the default tolerances.
+    """
+    return _start_cutoff(n_atoms) * _AUTO_STEP
+
+
+def _estimate(diff: Difference, coarse_cutoff: float, n_atoms: int) -> Difference:
+    """The error estimate of a result from its difference to the run at ``coarse_cutoff``."""
+    if coarse_cutoff >= _CALIBRATED_FROM * (1.0 - 1e-9):
+        factor = _ESTIMATE_FACTOR if n_atoms >= _CALIBRATED_ATOMS else 1.0
+        js = occupation = correlation = factor
+    else:
+        js, occupation, correlation = _COARSE_FACTORS
+    return Difference(js * diff.js, occupation * diff.occupation, correlation * diff.correlation)
 
 
 def _next_cutoff(cutoff: float) -> float:
@@ -106,9 +142,9 @@ class Subspace:
     units of E_drive; ``inf`` = full space), ``energy_unit`` (E_drive, rad/µs),
     ``basis_dim``, ``leaked_weight`` (max over evaluation times),
     ``truncation_js``, ``truncation_occupation_error`` and
-    ``truncation_correlation_error`` (differences to the previous cutoff, upper
-    estimates of the error; ``0.0`` for the full space, ``None`` when not
-    estimated), ``cutoffs_tried``, ``memory_bytes`` (estimated peak memory of
+    ``truncation_correlation_error`` (error estimates from the difference to
+    the previous cutoff, see the module docstring; ``0.0`` for the full
+    space, ``None`` when not estimated), ``cutoffs_tried``, ``coarsened``, ``memory_bytes`` (estimated peak memory of
     the run, checked against ``max_memory`` before each cutoff) and the
     settings below.
 
@@ -306,7 +342,7 @@ class Subspace:
         """Peak memory this backend would need for ``sequence``, without evolving it.
 
         Counts the basis at the cutoff the run would end at (the explicit
-        ``energy_cutoff``; for the automatic search :data:`PLANNED_CUTOFF`,
+        ``energy_cutoff``; for the automatic search :func:`planned_cutoff`,
         where it stops for typical molecules) and adds up the run's arrays.
         Counting stops at the budget (``complete=False``), so the call is
         cheap for graphs that do not fit. A scheduler runs graphs whose
@@ -316,7 +352,7 @@ class Subspace:
         drive = read_sequence(sequence, "subspace: memory estimate")
         cutoff = self.energy_cutoff
         if cutoff is None:
-            cutoff = math.inf if self.tolerance == 0.0 else PLANNED_CUTOFF
+            cutoff = math.inf if self.tolerance == 0.0 else planned_cutoff(drive.n_qubits)
         budget = self.memory_budget
         cap = states_within(budget, drive.n_groups, len(times))
         try:
@@ -409,12 +445,14 @@ class Subspace:
                 except MemoryBudgetError:
                     cutoff /= _AUTO_STEP
                     continue
-                return run, obs, cutoff, difference(coarse_obs, obs, self.criterion)
+                diff = difference(coarse_obs, obs, self.criterion)
+                return run, obs, cutoff, _estimate(diff, cutoff / _AUTO_STEP, drive.n_qubits)
             raise exc
 
         diff: Difference | None = None
         excess, reason, coarsened = False, "", False
-        first = math.inf if self.tolerance == 0.0 else _AUTO_START_CUTOFF
+        first = math.inf if self.tolerance == 0.0 else _start_cutoff(drive.n_qubits)
+        safety = 1.0 if drive.n_qubits >= _CALIBRATED_ATOMS else _UNCALIBRATED_SAFETY
         cutoff = first if self.energy_cutoff is None else self.energy_cutoff
         run: Run | None = None
         obs: Observables | None = None
@@ -431,9 +469,9 @@ class Subspace:
                 except MemoryBudgetError:
                     cutoff = nxt
                     raise
-                diff = difference(obs, finer_obs, self.criterion)
+                diff = _estimate(difference(obs, finer_obs, self.criterion), cutoff, drive.n_qubits)
                 run, obs, cutoff = finer, finer_obs, nxt
-                if self._within(diff, _AUTO_SAFETY):
+                if self._within(diff, safety):
                     break
         except BasisTooLargeError as exc:
             raise BackendError(f"{label}: {exc}; lower the cutoff or raise max_basis") from exc
@@ -449,7 +487,7 @@ class Subspace:
             diff, excess = Difference(0.0, 0.0, 0.0), False
         elif self.energy_cutoff is not None and float(leaked.max(initial=0.0)) > self.tolerance:
             excess, reason = True, f"leaked weight {float(leaked.max()):.2e}"
-        elif self.energy_cutoff is None and not excess and diff and not self._within(diff, _AUTO_SAFETY):
+        elif self.energy_cutoff is None and not excess and diff and not self._within(diff, safety):
             excess, reason = True, self._describe(diff)
             if coarsened:
                 reason += f"; cutoff {cutoff:.3g} is the largest that fits max_memory (over_budget='coarsen')"
@@ -481,11 +519,11 @@ class Subspace:
         }
         return obs, settings
 
-    def _within(self, diff: Difference, safety: float) -> bool:
-        if diff.js > safety * self.tolerance:
+    def _within(self, estimate: Difference, safety: float) -> bool:
+        if estimate.js > safety * self.tolerance:
             return False
         occ = self.occupation_tolerance
-        return occ is None or max(diff.occupation, diff.correlation) <= safety * occ
+        return occ is None or max(estimate.occupation, estimate.correlation) <= safety * occ
 
     def _describe(self, diff: Difference) -> str:
         return (

@@ -144,9 +144,9 @@ class Subspace:
     ``truncation_js``, ``truncation_occupation_error`` and
     ``truncation_correlation_error`` (error estimates from the difference to
     the previous cutoff, see the module docstring; ``0.0`` for the full
-    space, ``None`` when not estimated), ``cutoffs_tried``, ``coarsened``, ``memory_bytes`` (estimated peak memory of
-    the run, checked against ``max_memory`` before each cutoff) and the
-    settings below.
+    space, ``None`` when not estimated), ``cutoffs_tried``, ``coarsened``,
+    ``memory_bytes`` (estimated peak memory of the run, checked against
+    ``max_memory`` before each cutoff) and the settings below.
 
     Args:
         energy_cutoff: kept interaction energy in units of E_drive (> 0);

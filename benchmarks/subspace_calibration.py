@@ -8,9 +8,9 @@ c = 20·2^(k/4) (units of E_drive) from 14.1 to 23.8, and in a reference basis
 c = 23.8's). Per cutoff: the actual error of ⟨n_i⟩, of the connected C_ij
 and the JS divergence of P(k) against the reference, the difference to the
 previous cutoff (what the backend can measure), and their ratio. The summary
-gives the largest ratio per accepted cutoff and feature: the factor by which
-:class:`qgnn.backends.Subspace` scales a difference into its error estimate
-must exceed it (``_ESTIMATE_FACTOR`` in qgnn/backends/subspace/backend.py).
+gives the largest ratio per accepted cutoff and feature: below 1, the
+difference :class:`qgnn.backends.Subspace` reports as its error estimate is
+an upper bound (see qgnn/backends/subspace/backend.py).
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/subspace_calibration.py``
 (15–21 atoms, 2 graphs each, both schedules; about 25 minutes) writes

@@ -6,17 +6,18 @@ deterministically: the sequence is evolved at c = 20, 23.8, 28.3, …
 lower, at 16.8) until the estimated error of the result at c is within the
 tolerances on every feature (:mod:`qgnn.backends.subspace.error`): JS of the
 ``criterion`` distribution ≤ ``tolerance``, max |Δ⟨n_i⟩| and max |ΔC_ij| ≤
-``occupation_tolerance``. From 15 atoms on the estimate is half the
-difference between the results at the previous cutoff and at c, a calibrated
-bound: ``benchmarks/subspace_calibration.py`` (MUTAG molecules of 15–21
-atoms, the QEK pulse and the adiabatic sweep, errors against the full space
-or a much finer cutoff) measured actual error / difference ≤ 0.26 for every
-feature from c = 20 on, each step dividing the error by 4–6. Smaller
-registers keep few bitstrings near the cutoff and one of them can move a
-result by 1e-3 (a 5-atom sweep: error 9.5e-4 at 16.8, 1.3e-3 at 20, 7e-6 at
-23.8), so there the estimate is the difference itself, accepted up to half
-the tolerances. Below 16.8 the decrease is irregular (a difference can
-under-estimate the error 3–12×), so the search never compares results there. The returned settings hold the
+``occupation_tolerance``. The estimate is the difference between the results
+at the previous cutoff and at c, an upper bound from 15 atoms on:
+``benchmarks/subspace_calibration.py`` (MUTAG molecules of 15–21 atoms, the
+QEK pulse and the adiabatic sweep, errors against the full space or a much
+finer cutoff) measured actual error / difference ≤ 0.43 for every feature
+from c = 20 on, each step dividing the error by 2.5–6 (less as registers
+grow). Smaller registers keep few bitstrings near the cutoff and one of them
+can move a result by 1e-3 (a 5-atom sweep: error 9.5e-4 at 16.8, 1.3e-3 at
+20, 7e-6 at 23.8), so there the search starts at 20 and accepts a difference
+of at most half the tolerances. Below 16.8 the decrease is irregular (a
+difference can under-estimate the error 3–12×), so the search never compares
+results there. The returned settings hold the
 estimates; a basis that holds every bitstring ends the search (exact). The
 search costs the accepted evolution plus the previous one (≈ 0.6× of it).
 
@@ -63,19 +64,17 @@ OverBudget = Literal["raise", "coarsen"]
 _AUTO_START_CUTOFF = 20.0
 _AUTO_STEP = 2.0**0.25
 _AUTO_MAX_CUTOFF = 5000.0
-#: Registers of _CALIBRATED_ATOMS atoms or more are in the calibrated regime: from a previous cutoff
-#: ≥ _CALIBRATED_FROM the error estimate is _ESTIMATE_FACTOR × the difference, accepted up to the
-#: tolerance (benchmarks/subspace_calibration.py measured actual error / difference ≤ 0.26 for
-#: ⟨n_i⟩, C_ij and JS; QEK and AdiabaticSweep; MUTAG molecules of 15–21 atoms). Those of at most
-#: _ONE_STEP_LOWER_UP_TO atoms start at _CALIBRATED_FROM (16.8), where the search usually ends at 20.
-#: Smaller registers have few bitstrings near the cutoff, and one of them can move a result by 1e-3
-#: (errors need not fall with c): the estimate is the difference itself, accepted up to half the
-#: tolerance, from 20 on.
+#: The error estimate is the difference to the previous cutoff when that one is ≥ _CALIBRATED_FROM.
+#: Registers of _CALIBRATED_ATOMS atoms or more accept it up to the tolerance: there
+#: benchmarks/subspace_calibration.py measured actual error / difference ≤ 0.43 (⟨n_i⟩, C_ij and JS;
+#: QEK and AdiabaticSweep; MUTAG molecules of 15–21 atoms); those of at most _ONE_STEP_LOWER_UP_TO
+#: atoms start at _CALIBRATED_FROM (16.8), where the search then usually ends at 20. Smaller
+#: registers keep few bitstrings near the cutoff, and one of them can move a result by 1e-3 (errors
+#: need not fall with c): they start at 20 and accept up to _UNCALIBRATED_SAFETY × the tolerance.
+_CALIBRATED_FROM = _AUTO_START_CUTOFF / _AUTO_STEP
 _CALIBRATED_ATOMS = 15
 _ONE_STEP_LOWER_UP_TO = 20
-_ESTIMATE_FACTOR = 0.5
 _UNCALIBRATED_SAFETY = 0.5
-_CALIBRATED_FROM = _AUTO_START_CUTOFF / _AUTO_STEP
 #: Below it (only over_budget="coarsen" goes there) differences can under-estimate the error: factors
 #: per feature above the ratios measured at 14.1 (JS 11.6, ⟨n_i⟩ 2.9, C_ij 2.0); indicative only.
 _COARSE_FACTORS = (16.0, 4.0, 4.0)
@@ -105,13 +104,11 @@ def planned_cutoff(n_atoms: int) -> float:
     return _start_cutoff(n_atoms) * _AUTO_STEP
 
 
-def _estimate(diff: Difference, coarse_cutoff: float, n_atoms: int) -> Difference:
+def _estimate(diff: Difference, coarse_cutoff: float) -> Difference:
     """The error estimate of a result from its difference to the run at ``coarse_cutoff``."""
     if coarse_cutoff >= _CALIBRATED_FROM * (1.0 - 1e-9):
-        factor = _ESTIMATE_FACTOR if n_atoms >= _CALIBRATED_ATOMS else 1.0
-        js = occupation = correlation = factor
-    else:
-        js, occupation, correlation = _COARSE_FACTORS
+        return diff
+    js, occupation, correlation = _COARSE_FACTORS
     return Difference(js * diff.js, occupation * diff.occupation, correlation * diff.correlation)
 
 
@@ -446,7 +443,7 @@ class Subspace:
                     cutoff /= _AUTO_STEP
                     continue
                 diff = difference(coarse_obs, obs, self.criterion)
-                return run, obs, cutoff, _estimate(diff, cutoff / _AUTO_STEP, drive.n_qubits)
+                return run, obs, cutoff, _estimate(diff, cutoff / _AUTO_STEP)
             raise exc
 
         diff: Difference | None = None
@@ -469,7 +466,7 @@ class Subspace:
                 except MemoryBudgetError:
                     cutoff = nxt
                     raise
-                diff = _estimate(difference(obs, finer_obs, self.criterion), cutoff, drive.n_qubits)
+                diff = _estimate(difference(obs, finer_obs, self.criterion), cutoff)
                 run, obs, cutoff = finer, finer_obs, nxt
                 if self._within(diff, safety):
                     break

@@ -225,13 +225,59 @@ def backends(results: Path) -> str:
             if "mean_s" not in e:
                 parts.append(f"{name} no result within {limit:g} s")
                 continue
-            error = e.get("max_occupation_error")
-            parts.append(f"{name} {e['mean_s']:.2f} s" + (f" (Δ⟨n_i⟩ ≤ {_sci(error)})" if error else ""))
+            error, js = e.get("max_occupation_error"), e.get("max_js")
+            rss = f"{e['max_peak_rss_mb'] / 1024:.1f} GB"
+            accuracy = f", JS ≤ {_sci(js)}, Δ⟨n_i⟩ ≤ {_sci(error)}" if error else ""
+            parts.append(f"{name} {e['mean_s']:.2f} s ({rss}{accuracy})")
         rows.append(f"{schedule} {band} atoms: {', '.join(parts)}")
     settings = data["settings"]
     return (
-        f"Backends on the same registers ({settings['graphs']} graph(s) per band, one process, reference "
-        f"emu-sv; `benchmarks/backend_comparison.py`): {_and(rows)}."
+        f"Backends on the same registers ({settings['graphs']} graph(s) per band, each run in its own "
+        "one-thread process: mean time, peak RSS of the process, errors against emu-sv or, where it gave "
+        f"no result, a tighter Subspace; `benchmarks/backend_comparison.py`): {_and(rows)}."
+    )
+
+
+def mutag(results: Path) -> str:
+    """Every MUTAG graph through the default pipeline, cold cache: time, memory, failures, error estimates."""
+    data = _load(results, "mutag_full.json")
+    settings = data["settings"]
+    bands = data["bands"]
+    coarsened = sum(b.get("coarsened", 0) for b in bands)
+    failed = len(data["failed"])
+    estimates = [
+        f"{b['band']} atoms: |Δ⟨n_i⟩| ≤ {_sci(b['max_truncation_occupation_error'])}"
+        for b in bands
+        if b["max_truncation_occupation_error"] is not None
+    ]
+    outcome = f"{data['featurised']} / {settings['graphs']} featurised"
+    if coarsened:
+        outcome += f" ({coarsened} of them coarsened to fit the memory budget)"
+    if failed:
+        kinds = sorted({str(why).split(":")[0] for why in data["failed"].values()})
+        outcome += f", {failed} failed ({_and(kinds)})"
+    return (
+        f"Every MUTAG graph, default pipeline (`Subspace(over_budget='{settings['over_budget']}')`, memory "
+        f"budget {settings['memory_budget_bytes'] / 2**30:.1f} GiB per run alone), cold cache, "
+        f"{settings['workers']} workers: {outcome} in {data['wall_s'] / 60:.1f} min, peak RSS "
+        f"{data['peak_rss_mb']['main'] / 1024:.1f} GB (main process, which runs the big graphs alone) and "
+        f"{data['peak_rss_mb']['largest_worker'] / 1024:.1f} GB (largest worker); largest error estimates "
+        f"{_and(estimates)} (`benchmarks/mutag_full.py`)."
+    )
+
+
+def calibration(results: Path) -> str:
+    """How far the Subspace error estimate (difference between cutoffs) is above the actual error."""
+    data = _load(results, "subspace_calibration.json")
+    settings = data["settings"]
+    accepted = [s for s in data["summary"] if s["cutoff"] >= 19.99]
+    worst = max(max(s[f"max_ratio_{f}"] for f in ("occupation", "correlation", "js")) for s in accepted)
+    return (
+        "Subspace error estimate: on MUTAG molecules of "
+        f"{min(settings['sizes'])}–{max(settings['sizes'])} atoms ({settings['graphs_per_size']} per size; "
+        f"{_and(settings['schedules'])}), the actual error of ⟨n_i⟩, C_ij and P(k) at cutoffs ≥ 20 × E_drive "
+        f"was at most {worst:.2f}× the difference to the previous cutoff, which the backend reports as its "
+        "estimate (`benchmarks/subspace_calibration.py`)."
     )
 
 
@@ -273,6 +319,8 @@ FIGURES: dict[str, tuple[str, Callable[[Path], str]]] = {
     "largest": ("Largest register within the time limit (`benchmarks/feature_throughput.py`)", largest),
     "accuracy": ("Accuracy (`benchmarks/accuracy.py`)", accuracy),
     "backends": ("Backends (`benchmarks/backend_comparison.py`)", backends),
+    "mutag": ("Every MUTAG graph (`benchmarks/mutag_full.py`)", mutag),
+    "calibration": ("Subspace error estimate (`benchmarks/subspace_calibration.py`)", calibration),
     "trainable": ("Trainable pulses (`benchmarks/trainable.py`)", trainable),
 }
 

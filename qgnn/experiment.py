@@ -57,7 +57,7 @@ __all__ = [
     "validate_config",
 ]
 
-BACKENDS = ("subspace", "emu-sv", "emu-mps", "qutip")
+BACKENDS = ("subspace", "subspace-coarsen", "emu-sv", "emu-mps", "qutip")
 
 
 def make_backend(name: str, **options: Any) -> Backend:
@@ -65,7 +65,10 @@ def make_backend(name: str, **options: Any) -> Backend:
 
     Names: ``subspace`` (the default: exact evolution in a truncated Rydberg
     basis, Jensen–Shannon error ≤ 1e-3 on the excitation distribution, checked
-    and reported), ``emu-sv`` (exact state vector, the reference),
+    and reported), ``subspace-coarsen`` (the same, but a graph past the
+    memory budget is approximated at the largest cutoff that fits, its larger
+    error estimate reported, instead of failing: ``Subspace(over_budget="coarsen")``),
+    ``emu-sv`` (exact state vector, the reference),
     ``emu-mps``, ``qutip``, ``pasqal:<DEVICE>`` (Pasqal cloud, e.g.
     ``pasqal:EMU_MPS`` or ``pasqal:FRESNEL``).
     """
@@ -75,6 +78,8 @@ def make_backend(name: str, **options: Any) -> Backend:
     simple = {"emu-sv": "EmuSV", "emu-mps": "EmuMPS", "qutip": "QutipEmulator", "subspace": "Subspace"}
     if name in simple:
         return getattr(backends, simple[name])(**options)  # type: ignore[no-any-return]
+    if name == "subspace-coarsen":
+        return backends.Subspace(over_budget="coarsen", **options)
     from qgnn.backends.pasqal import backend_from_spec
 
     return backend_from_spec(name, **options)

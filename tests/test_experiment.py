@@ -192,6 +192,8 @@ def test_cli_rejects_unknown_model_and_backend(tmp_path, capsys) -> None:
     assert "unknown backend" in captured.err and captured.out == ""  # rejected before the header
     with pytest.raises(QgnnError, match="unknown backend"):
         make_backend("nope")
+    coarsening = make_backend("subspace-coarsen")
+    assert coarsening.over_budget == "coarsen" and make_backend("subspace").over_budget == "raise"
 
 
 def test_pipeline_reports_every_kind_of_bad_graph(tmp_path) -> None:

@@ -76,8 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--backend",
         default="subspace",
-        help="subspace (default: exact within a bounded, reported truncation), emu-sv (exact reference), "
-        "emu-mps, qutip, or pasqal:<DEVICE>",
+        help="subspace (default: exact within a bounded, reported truncation), subspace-coarsen "
+        "(approximates graphs past the memory budget), emu-sv (exact reference), emu-mps, qutip, "
+        "or pasqal:<DEVICE>",
     )
     train.add_argument(
         "--workers",

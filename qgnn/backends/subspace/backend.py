@@ -10,16 +10,18 @@ tolerances on every feature (:mod:`qgnn.backends.subspace.error`): JS of the
 at the previous cutoff and at c, an upper bound from 15 atoms on:
 ``benchmarks/subspace_calibration.py`` (MUTAG molecules of 15–21 atoms, the
 QEK pulse and the adiabatic sweep, errors against the full space or a much
-finer cutoff) measured actual error / difference ≤ 0.43 for every feature
+finer cutoff) measured actual error / difference ≤ 0.46 for every feature
 from c = 20 on, each step dividing the error by 2.5–6 (less as registers
 grow). Smaller registers keep few bitstrings near the cutoff and one of them
 can move a result by 1e-3 (a 5-atom sweep: error 9.5e-4 at 16.8, 1.3e-3 at
 20, 7e-6 at 23.8), so there the search starts at 20 and accepts a difference
-of at most half the tolerances. Below 16.8 the decrease is irregular (a
-difference can under-estimate the error 3–12×), so the search never compares
-results there. The returned settings hold the
-estimates; a basis that holds every bitstring ends the search (exact). The
-search costs the accepted evolution plus the previous one (≈ 0.6× of it).
+of at most half the tolerances. Below 16.8 the decrease is irregular (at
+14.1 a difference under-estimated the error of ⟨n_i⟩ up to 6×, of P(k) up to
+350×), so the search never compares results there; only
+``over_budget="coarsen"`` does, scaling those differences by the factors
+measured at 14.1. The returned settings hold the estimates; a basis that
+holds every bitstring ends the search (exact). The search costs the accepted
+evolution plus the previous one (≈ 0.6× of it).
 
 Memory: before a basis is built its bitstrings are counted (stopping at the
 budget), and the run's peak memory is estimated from the count
@@ -66,7 +68,7 @@ _AUTO_STEP = 2.0**0.25
 _AUTO_MAX_CUTOFF = 5000.0
 #: The error estimate is the difference to the previous cutoff when that one is ≥ _CALIBRATED_FROM.
 #: Registers of _CALIBRATED_ATOMS atoms or more accept it up to the tolerance: there
-#: benchmarks/subspace_calibration.py measured actual error / difference ≤ 0.43 (⟨n_i⟩, C_ij and JS;
+#: benchmarks/subspace_calibration.py measured actual error / difference ≤ 0.46 (⟨n_i⟩, C_ij and JS;
 #: QEK and AdiabaticSweep; MUTAG molecules of 15–21 atoms); those of at most _ONE_STEP_LOWER_UP_TO
 #: atoms start at _CALIBRATED_FROM (16.8), where the search then usually ends at 20. Smaller
 #: registers keep few bitstrings near the cutoff, and one of them can move a result by 1e-3 (errors
@@ -76,8 +78,9 @@ _CALIBRATED_ATOMS = 15
 _ONE_STEP_LOWER_UP_TO = 20
 _UNCALIBRATED_SAFETY = 0.5
 #: Below it (only over_budget="coarsen" goes there) differences can under-estimate the error: factors
-#: per feature above the ratios measured at 14.1 (JS 11.6, ⟨n_i⟩ 2.9, C_ij 2.0); indicative only.
-_COARSE_FACTORS = (16.0, 4.0, 4.0)
+#: per feature (JS, ⟨n_i⟩, C_ij) above the ratios measured at 14.1 (353, 6.0, 3.5); lower cutoffs
+#: are not calibrated, so there the estimate is indicative only.
+_COARSE_FACTORS = (400.0, 8.0, 4.0)
 #: ``over_budget="coarsen"`` descends the same ladder below the start down to this cutoff.
 _COARSEST_CUTOFF = 5.0
 #: Integrator tag in the cache key (results changed when the midpoint rule was replaced).

@@ -257,8 +257,11 @@ def mutag(results: Path) -> str:
         kinds = sorted({str(why).split(":")[0] for why in data["failed"].values()})
         outcome += f", {failed} failed ({_and(kinds)})"
     return (
-        f"Every MUTAG graph, default pipeline (`Subspace(over_budget='{settings['over_budget']}')`, memory "
-        f"budget {settings['memory_budget_bytes'] / 2**30:.1f} GiB per run alone), cold cache, "
+        "Every MUTAG graph, default pipeline with "
+        f"`Subspace(over_budget='{settings['over_budget']}')` (memory budget"
+        f" {settings['memory_budget_bytes'] / 2**30:.1f} GiB per worker's run and "
+        f"{settings['memory_budget_bytes'] * data['machine']['cpus'] / 2**30:.1f} GiB for a graph retried "
+        "alone), cold cache, "
         f"{settings['workers']} workers: {outcome} in {data['wall_s'] / 60:.1f} min, peak RSS "
         f"{data['peak_rss_mb']['main'] / 1024:.1f} GB (main process, which runs the big graphs alone) and "
         f"{data['peak_rss_mb']['largest_worker'] / 1024:.1f} GB (largest worker); largest error estimates "

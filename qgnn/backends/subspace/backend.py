@@ -13,8 +13,8 @@ QEK pulse and the adiabatic sweep, errors against the full space or a much
 finer cutoff) measured actual error / difference ≤ 0.46 for every feature
 from c = 20 on, each step dividing the error by 2.5–6 (less as registers
 grow). Smaller registers keep few bitstrings near the cutoff and one of them
-can move a result by 1e-3 (a 5-atom sweep: error 9.5e-4 at 16.8, 1.3e-3 at
-20, 7e-6 at 23.8), so there the search starts at 20 and accepts a difference
+can move a result by 1e-3 (on the 5-atom sweep of the tests the error did
+not fall from 16.8 to 20), so there the search starts at 20 and accepts a difference
 of at most half the tolerances. Below 16.8 the decrease is irregular (at
 14.1 a difference under-estimated the error of ⟨n_i⟩ up to 6×, of P(k) up to
 350×), so the search never compares results there; only

@@ -14,9 +14,8 @@ bounds; accurate to ~1e-13 per exponential), one recurrence shared by every
 (:func:`~qgnn.backends.subspace.kernels.chebyshev_step`) that applies H,
 advances the recurrence in place and adds the term to each τ's sum (in real
 arithmetic when H and the state are real, as for a constant pulse from
-|0…0⟩), so the
-memory is two recurrence vectors plus one accumulator per τ, whatever the
-number of terms.
+|0…0⟩), so the memory is two recurrence vectors plus one accumulator per τ,
+whatever the number of terms.
 """
 
 from __future__ import annotations
@@ -145,7 +144,8 @@ def evolve(ops: Operators, pieces: Sequence[Piece]) -> Run:
         else:
             outs = chebyshev(ops, piece, psi, taus)
         keep = {tau: out for tau, out in zip(taus, outs, strict=True)}
-        recorded.extend(keep[t * 1e-3].copy() for t in piece.record)  # copies: the recurrence's sums go
+        # copies, so the piece's array of sums (one row per τ) is freed with it
+        recorded.extend(keep[t * 1e-3].copy() for t in piece.record)
         detunings.extend(piece.detuning for _ in piece.record)
         psi = outs[-1]
     return Run(ops.basis, recorded, detunings)

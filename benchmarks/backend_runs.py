@@ -19,6 +19,7 @@ import os
 import platform
 import queue as queue_module
 import resource
+import subprocess
 import time
 import warnings
 from collections.abc import Mapping
@@ -40,6 +41,7 @@ BACKENDS: dict[str, str] = {
     "emu-sv": "EmuSV() — exact state vector, default settings (dt = 10 ns)",
     "emu-mps": "EmuMPS() — default settings (dt = 10 ns, precision 1e-5, max bond 1024)",
     "emu-sv-gpu": "EmuSV(gpu=True) — where a CUDA GPU is available",
+    "subspace-coarsen": "Subspace(over_budget='coarsen') — over the budget: the largest cutoff that fits",
 }
 SCHEDULES = ("qek", "sweep")
 
@@ -58,6 +60,8 @@ def make_backend(spec: str, max_memory: int | None = None) -> Any:
         return EmuMPS()
     if spec == "emu-sv-gpu":
         return EmuSV(gpu=True)
+    if spec == "subspace-coarsen":
+        return Subspace(over_budget="coarsen", max_memory=max_memory)
     raise ValueError(f"unknown backend {spec!r}; one of {sorted(BACKENDS)}")
 
 
@@ -124,6 +128,7 @@ def _child(spec: str, sequence: str, max_memory: int | None, out: Any) -> None:
             warnings.simplefilter("ignore")
             (m,) = backend.run([seq])
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_initialized() else None
         out.put(
             {
                 "status": "ok",
@@ -131,6 +136,7 @@ def _child(spec: str, sequence: str, max_memory: int | None, out: Any) -> None:
                 "cpu_seconds": cpu,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "import_rss_mb": base_rss,
+                "peak_gpu_mb": gpu_mb,
                 "occupations": m.occupations[-1].tolist(),
                 "connected": m.connected_correlations().tolist(),
                 "excitations": m.excitation_distribution[-1].tolist(),
@@ -142,19 +148,24 @@ def _child(spec: str, sequence: str, max_memory: int | None, out: Any) -> None:
         out.put({"status": "error", "error": f"{type(exc).__name__}: {exc}"})
 
 
-def run_isolated(spec: str, case: Case, timeout_s: float, max_memory: int | None = None) -> dict[str, Any]:
-    """Run ``spec`` on ``case`` in a fresh process; kill it after ``timeout_s`` (imports not counted)."""
+def run_isolated(
+    spec: str, case: Case, timeout_s: float, max_memory: int | None = None, import_allowance_s: float = 120.0
+) -> dict[str, Any]:
+    """Run ``spec`` on ``case`` in a fresh process; kill it after ``timeout_s`` plus ``import_allowance_s``.
+
+    The run's own clock excludes imports; a run that reports more than ``timeout_s`` counts as a timeout.
+    """
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     proc = ctx.Process(target=_child, args=(spec, case.sequence, max_memory, out))
     start = time.perf_counter()
     proc.start()
     try:
-        # the child's own clock excludes imports; this deadline allows for them
-        row = out.get(timeout=timeout_s + 120.0)
+        row = out.get(timeout=timeout_s + import_allowance_s)
     except queue_module.Empty:
         proc.kill()
-        row = {"status": "timeout", "error": f"no result within {timeout_s:g} s (+120 s for imports)"}
+        allowed = f"{timeout_s:g} s (+{import_allowance_s:g} s for imports)"
+        row = {"status": "timeout", "error": f"no result within {allowed}"}
     proc.join(timeout=30)
     if proc.is_alive():
         proc.kill()
@@ -197,12 +208,34 @@ def write_report(report: Mapping[str, Any], name: str, *, quick: bool, output: P
     return path
 
 
+def provenance() -> dict[str, Any]:
+    """The git commit the benchmark runs from and the top folders (qgnn, benchmarks) with uncommitted changes.
+
+    ``commit`` is None where the checkout has no git history (e.g. a copy on another machine).
+    """
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=root, check=True)
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        return done.stdout
+
+    head, status = git("rev-parse", "HEAD"), git("status", "--porcelain", "--", "qgnn", "benchmarks")
+    return {
+        "commit": head.strip() if head else None,
+        "uncommitted_changes_in": sorted({line[3:].split("/")[0] for line in (status or "").splitlines()}),
+    }
+
+
 def machine() -> dict[str, Any]:
-    """Platform, CPU count, memory and load average at the time of the run."""
+    """Platform, CPU count, memory, load average and commit at the time of the run."""
     import qgnn
 
     pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     return {
+        **provenance(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "memory_gb": round(pages / 2**30, 1),

@@ -56,7 +56,6 @@ import os
 import platform
 import queue as queue_module
 import resource
-import subprocess
 import sys
 import time
 import warnings
@@ -65,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from backend_runs import RESULTS, plain
+from backend_runs import RESULTS, plain, provenance
 
 #: Version of this JSON layout; benchmarks/readme_figures.py reads only this one.
 SCHEMA = 2
@@ -485,18 +484,8 @@ def _provenance() -> dict[str, Any]:
 
     import qgnn
 
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=RESULTS.parent.parent)
-        return done.stdout
-
     return {
-        "commit": git("rev-parse", "HEAD").strip(),
-        "uncommitted_changes_in": sorted(
-            {
-                line[3:].split("/")[0]
-                for line in git("status", "--porcelain", "--", "qgnn", "benchmarks").splitlines()
-            }
-        ),
+        **provenance(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": platform.platform(),
         "cpus": os.cpu_count(),

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import time
 from pathlib import Path
@@ -133,21 +132,35 @@ def gpu(cases_path: Path, out: Path, deadline_s: float) -> None:
     out.write_text(json.dumps(report))
 
 
-def compare(cases_path: Path, gpu_rows: Path, limit_s: float, output: Path | None) -> None:
+def _reference_rows(paths: list[Path]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The GPU machine and its rows from one or more ``gpu`` step outputs; a later run of a case wins.
+
+    A run that finished past its case limit (status ``timeout`` with features) is kept as a reference.
+    """
+    reports = [json.loads(p.read_text()) for p in paths]
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    for report in reports:
+        for row in report["rows"]:
+            if "occupations" in row:
+                rows[(row["schedule"], row["n_atoms"])] = row
+    return reports[0]["machine"], sorted(rows.values(), key=lambda r: (r["schedule"], r["n_atoms"]))
+
+
+def compare(cases_path: Path, gpu_rows: list[Path], limit_s: float, output: Path | None) -> None:
     """Subspace on the cases the GPU step ran; errors against those runs; write gpu_table.json."""
     from qgnn.backends.subspace.memory import default_max_memory
 
     entries = {(e["schedule"], e["n_atoms"]): e for e in json.loads(cases_path.read_text())}
-    gpu_report = json.loads(gpu_rows.read_text())
+    gpu_machine, references = _reference_rows(gpu_rows)
     budget = default_max_memory(workers=1)  # what the pipeline gives a graph that runs alone
     rows = []
-    for ref in gpu_report["rows"]:
-        if ref["status"] != "ok" or ref["n_atoms"] < 20:
+    for ref in references:
+        if ref["n_atoms"] < 20:
             continue
         case = _case(entries[(ref["schedule"], ref["n_atoms"])])
         for spec in ("subspace", "subspace-coarsen"):
             row = run_isolated(spec, case, limit_s, max_memory=budget)
-            row.update(schedule=ref["schedule"], machine=platform.node() or "this machine")
+            row.update(schedule=ref["schedule"])
             if row["status"] == "ok":
                 row.update(errors(row, ref))
                 row.update({k: row["settings"].get(k) for k in ESTIMATES})
@@ -165,14 +178,14 @@ def compare(cases_path: Path, gpu_rows: Path, limit_s: float, output: Path | Non
                 break  # the default ran (or failed for another reason): no coarsened run needed
     report = {
         "machine": machine(),
-        "gpu_machine": gpu_report["machine"],
+        "gpu_machine": gpu_machine,
         "settings": {
             "limit_s": limit_s,
             "max_memory_bytes": budget,
-            "gpu_deadline_s": gpu_report["deadline_s"],
+            "gpu_rows_from": [p.name for p in gpu_rows],
         },
         "gpu_rows": [
-            {k: v for k, v in r.items() if k not in ("connected", "occupations")} for r in gpu_report["rows"]
+            {k: v for k, v in r.items() if k not in ("connected", "occupations")} for r in references
         ],
         "rows": [{k: v for k, v in r.items() if k not in ("connected", "occupations")} for r in rows],
     }
@@ -190,7 +203,7 @@ def main() -> None:
     g.add_argument("--deadline-s", type=float, default=420.0, help="no case starts after this")
     c = sub.add_parser("compare", help="Subspace on the same cases (here), errors against the GPU rows")
     c.add_argument("--cases", type=Path, required=True)
-    c.add_argument("--gpu-rows", type=Path, required=True)
+    c.add_argument("--gpu-rows", type=Path, nargs="+", required=True, help="outputs of the gpu step")
     c.add_argument("--limit-s", type=float, default=900.0, help="a Subspace run longer than this is killed")
     c.add_argument("--output", type=Path)
     args = parser.parse_args()

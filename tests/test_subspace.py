@@ -27,7 +27,9 @@ from qgnn.backends.subspace import (
     rydberg_basis,
 )
 from qgnn.backends.subspace.basis import couplings
+from qgnn.backends.subspace.drive import pieces, read_sequence
 from qgnn.backends.subspace.memory import run_bytes
+from qgnn.backends.subspace.propagator import vector_bytes
 from qgnn.errors import BackendError, InvalidInputError, QgnnError
 from qgnn.pulses import AdiabaticSweep, ConstantDrive
 
@@ -495,7 +497,9 @@ def test_max_basis_is_enforced() -> None:
 def test_memory_guard_refuses_before_allocating_and_names_the_size() -> None:
     small, big = _qek(_line(3)), _qek(_molecule(10, seed=13))
     # a 3-atom full space (8 bitstrings, 12 couplings) fits, nothing more
-    budget = run_bytes(8, 12, 1, 1, keep_probabilities=True)
+    budget = Subspace(energy_cutoff=math.inf).memory_estimate(small).bytes
+    drive = read_sequence(small, "small")
+    assert budget == run_bytes(8, 12, 1, vector_bytes(pieces(drive, [drive.duration], 40.0)))
     backend = Subspace(energy_cutoff=math.inf, max_memory=budget)
     (m,) = backend.run([small])
     assert m.settings["basis_dim"] == 8 and m.settings["memory_bytes"] <= budget
@@ -517,7 +521,7 @@ def test_memory_guard_fails_one_graph_while_the_rest_of_a_pipeline_run_completes
     from qgnn.features import FeaturePipeline
 
     graphs = [nx.path_graph(3), nx.cycle_graph(10), nx.path_graph(4)]
-    budget = run_bytes(16, 32, 1, 1, keep_probabilities=True)  # ≤ 4 atoms in the full space
+    budget = Subspace(energy_cutoff=math.inf).memory_estimate(_qek(_line(4))).bytes  # ≤ 4 atoms, full space
     pipe = FeaturePipeline(
         backend=Subspace(energy_cutoff=math.inf, max_memory=budget), cache_dir=False, progress=False
     )
@@ -556,7 +560,8 @@ def test_memory_estimate_bounds_the_traced_allocations(monkeypatch: pytest.Monke
             tracemalloc.stop()
         variable = m.settings["memory_bytes"] - _FIXED_BYTES
         assert m.settings["basis_dim"] > 10_000
-        assert 0.5 * variable <= peak <= variable
+        # + the arrays of fixed size (Bessel tables, the chunk buffers made tiny here)
+        assert 0.5 * variable <= peak <= variable + 2**18
 
 
 def test_over_budget_coarsen_is_an_explicit_approximation_with_its_error_reported() -> None:
@@ -592,13 +597,14 @@ def test_adjacency_and_leaked_weight_match_brute_force() -> None:
         parents = [kept[s ^ b] for b in bits if s & b]  # closure: every parent is kept
         children = sorted(kept[s | b] for b in bits if not s & b and (s | b) in kept)
         row = ops.indices[ops.indptr[k] : ops.indptr[k + 1]].tolist()
-        assert row == parents + children
+        assert row[: len(parents)] == parents and sorted(row[len(parents) :]) == children
     # leaked weight: every dropped child x = k + j of every kept k, summed term by term
     rng = np.random.default_rng(3)
     amplitudes = [rng.normal(size=basis.dim) + 1j * rng.normal(size=basis.dim) for _ in range(2)]
     detunings = [(0.0,), (0.7 * TWO_PI,)]
     omega = TWO_PI
-    got = leaked_weight(Run(basis, amplitudes, detunings), ops, np.zeros(9, np.int64), omega)
+    run = Run(basis, amplitudes, detunings)
+    got = leaked_weight(run, ops, run.weights(), np.zeros(9, np.int64), omega)
     g2 = (omega / 2) ** 2
     want = np.zeros(2)
     for k, s in enumerate(basis.states.tolist()):

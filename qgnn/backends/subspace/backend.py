@@ -44,17 +44,18 @@ import scipy
 import qgnn
 from qgnn.backends.base import Measurement, check_evaluation_times, check_run_arguments, sequence_seed
 from qgnn.backends.subspace.basis import BasisTooLargeError, SubspaceBasis, rydberg_basis
-from qgnn.backends.subspace.drive import Drive, pieces, read_sequence
-from qgnn.backends.subspace.error import Difference, Observables, difference, leaked_weight
+from qgnn.backends.subspace.drive import Drive, Piece, pieces, read_sequence
+from qgnn.backends.subspace.error import Difference, Moments, Observables, difference, leaked_weight
 from qgnn.backends.subspace.memory import (
     MemoryBudgetError,
     MemoryEstimate,
     default_max_memory,
     format_bytes,
+    previous_bytes,
     run_bytes,
     states_within,
 )
-from qgnn.backends.subspace.propagator import Operators, Run, evolve
+from qgnn.backends.subspace.propagator import Operators, evolve, vector_bytes
 from qgnn.errors import BackendError, InvalidInputError
 
 Criterion = Literal["excitations", "bitstrings"]
@@ -350,34 +351,39 @@ class Subspace:
         """
         times = check_evaluation_times(evaluation_times)
         drive = read_sequence(sequence, "subspace: memory estimate")
+        steps = pieces(drive, [t * drive.duration for t in times], self.dt)
         cutoff = self.energy_cutoff
         if cutoff is None:
             cutoff = math.inf if self.tolerance == 0.0 else planned_cutoff(drive.n_qubits)
         budget = self.memory_budget
-        cap = states_within(budget, drive.n_groups, len(times))
+        vectors = vector_bytes(steps)
+        cap = states_within(budget, drive.n_groups, vectors)
         try:
             basis = rydberg_basis(drive.interactions, cutoff * drive.drive_scale, max_states=cap)
         except BasisTooLargeError:
-            lower = run_bytes(cap + 1, 0, drive.n_groups, len(times))
+            lower = run_bytes(cap + 1, 0, drive.n_groups, vectors)
             return MemoryEstimate(lower, cap + 1, 0, cutoff, budget, complete=False)
-        previous = basis.dim if self.energy_cutoff is None else 0
-        needed = self._bytes(drive, basis, len(times), previous)
+        previous = (
+            basis.dim if self.energy_cutoff is None else 0
+        )  # the search's previous run, at most as large
+        needed = self._bytes(drive, basis, steps, previous)
         return MemoryEstimate(needed, basis.dim, basis.n_couplings, cutoff, budget)
 
     # -- internals
 
-    def _bytes(self, drive: Drive, basis: SubspaceBasis, n_times: int, previous_dim: int) -> int:
+    def _bytes(self, drive: Drive, basis: SubspaceBasis, steps: list[Piece], previous_dim: int) -> int:
+        n_times = sum(len(piece.record) for piece in steps)
         return run_bytes(
             basis.dim,
             basis.n_couplings,
             drive.n_groups,
-            n_times,
-            previous_dim=previous_dim,
-            keep_probabilities=basis.dim <= self.max_stored_bitstrings,
+            vector_bytes(steps),
+            previous_bytes=previous_bytes(previous_dim, n_times),
+            previous_kept=self.criterion == "bitstrings",
         )
 
     def _basis(
-        self, drive: Drive, cutoff: float, n_times: int, previous_dim: int, label: str
+        self, drive: Drive, cutoff: float, steps: list[Piece], previous_dim: int, label: str
     ) -> tuple[SubspaceBasis, int]:
         """The basis at ``cutoff`` and its run's estimated peak memory (bytes).
 
@@ -389,7 +395,7 @@ class Subspace:
             MemoryBudgetError: its run would need more than the memory budget.
         """
         budget = self.memory_budget
-        cap = states_within(budget, drive.n_groups, n_times)
+        cap = states_within(budget, drive.n_groups, vector_bytes(steps))
         limit = cap if self.max_basis is None else min(cap, self.max_basis)
         where = f"cutoff {cutoff:g} × {drive.drive_scale:.4g} rad/µs"
         try:
@@ -397,7 +403,7 @@ class Subspace:
         except BasisTooLargeError as exc:
             if self.max_basis is not None and limit == self.max_basis and self.max_basis < cap:
                 raise BasisTooLargeError(f"{where} keeps {exc}") from exc
-            needed = run_bytes(limit + 1, 0, drive.n_groups, n_times)
+            needed = run_bytes(limit + 1, 0, drive.n_groups, vector_bytes(steps))
             raise MemoryBudgetError(
                 f"{label}: {where} keeps more than {limit} bitstrings, needing more than "
                 f"{format_bytes(needed)}; the memory budget is {format_bytes(budget)}: raise max_memory "
@@ -405,7 +411,7 @@ class Subspace:
                 needed,
                 budget,
             ) from exc
-        needed = self._bytes(drive, basis, n_times, previous_dim)
+        needed = self._bytes(drive, basis, steps, previous_dim)
         if needed > budget:
             raise MemoryBudgetError(
                 f"{label}: {where} keeps {basis.dim} bitstrings with {basis.n_couplings} couplings, needing "
@@ -423,30 +429,43 @@ class Subspace:
         steps = pieces(drive, [t * drive.duration for t in times], self.dt)
         tried: list[float] = []
         peak: dict[float, int] = {}
-
         leaked_at: dict[float, np.ndarray] = {}
 
-        def run_at(cutoff: float, previous_dim: int) -> tuple[Run, Observables]:
-            basis, peak[cutoff] = self._basis(drive, cutoff, len(times), previous_dim, label)
+        def basis_at(cutoff: float, previous_dim: int) -> SubspaceBasis:
+            basis, peak[cutoff] = self._basis(drive, cutoff, steps, previous_dim, label)
+            return basis
+
+        def run_in(basis: SubspaceBasis, cutoff: float) -> Observables:
             tried.append(cutoff)
             ops = Operators(basis, drive.groups)
             run = evolve(ops, steps)
-            leaked_at[cutoff] = leaked_weight(run, ops, drive.groups, drive.omega_max)
-            return run, Observables.of(run)
+            weights = run.weights()
+            leaked_at[cutoff] = leaked_weight(run, ops, weights, drive.groups, drive.omega_max)
+            del ops  # the adjacency: the largest array of the run
+            return Observables.of(run, weights)
 
-        def coarsen(failed: float, exc: MemoryBudgetError) -> tuple[Run, Observables, float, Difference]:
+        def lighter(obs: Observables) -> Moments:
+            """What the next comparison needs of a run: its moments, unless bitstrings are compared."""
+            return obs if self.criterion == "bitstrings" else obs.moments_only()
+
+        def coarsen(failed: float, exc: MemoryBudgetError) -> tuple[Observables, float, Difference]:
             """The largest ladder cutoff below ``failed`` whose run fits, against the next lower one."""
             cutoff = failed / _AUTO_STEP
             while cutoff / _AUTO_STEP >= _COARSEST_CUTOFF * (1.0 - 1e-9):
                 try:
-                    self._basis(drive, cutoff, len(times), 0, label)  # counted first: no wasted evolution
-                    coarse, coarse_obs = run_at(cutoff / _AUTO_STEP, 0)
-                    run, obs = run_at(cutoff, coarse.basis.dim)
+                    basis_at(cutoff, 0)  # counted first: no wasted evolution
+                    coarse_obs: Observables | None = run_in(
+                        basis_at(cutoff / _AUTO_STEP, 0), cutoff / _AUTO_STEP
+                    )
+                    assert coarse_obs is not None
+                    fine_basis = basis_at(cutoff, coarse_obs.basis.dim)
+                    coarse, coarse_obs = lighter(coarse_obs), None  # only the moments stay
+                    obs = run_in(fine_basis, cutoff)
                 except MemoryBudgetError:
                     cutoff /= _AUTO_STEP
                     continue
-                diff = difference(coarse_obs, obs, self.criterion)
-                return run, obs, cutoff, _estimate(diff, cutoff / _AUTO_STEP)
+                diff = difference(coarse, obs, self.criterion)
+                return obs, cutoff, _estimate(diff, cutoff / _AUTO_STEP)
             raise exc
 
         diff: Difference | None = None
@@ -454,14 +473,13 @@ class Subspace:
         first = math.inf if self.tolerance == 0.0 else _start_cutoff(drive.n_qubits)
         safety = 1.0 if drive.n_qubits >= _CALIBRATED_ATOMS else _UNCALIBRATED_SAFETY
         cutoff = first if self.energy_cutoff is None else self.energy_cutoff
-        run: Run | None = None
         obs: Observables | None = None
         try:
-            run, obs = run_at(cutoff, 0)
-            while self.energy_cutoff is None and not run.basis.is_full:
+            obs = run_in(basis_at(cutoff, 0), cutoff)
+            while self.energy_cutoff is None and not obs.basis.is_full:
                 nxt = _next_cutoff(cutoff)
                 try:
-                    finer, finer_obs = run_at(nxt, run.basis.dim)
+                    finer_basis = basis_at(nxt, obs.basis.dim)
                 except BasisTooLargeError:
                     excess = True
                     reason = f"cutoff {nxt:g} exceeds max_basis={self.max_basis}; {cutoff:g} is unchecked"
@@ -469,8 +487,13 @@ class Subspace:
                 except MemoryBudgetError:
                     cutoff = nxt
                     raise
-                diff = _estimate(difference(obs, finer_obs, self.criterion), cutoff)
-                run, obs, cutoff = finer, finer_obs, nxt
+                coarse = lighter(obs)
+                obs = None  # only the moments stay while the finer basis runs
+                finer = run_in(finer_basis, nxt)
+                del finer_basis
+                diff = _estimate(difference(coarse, finer, self.criterion), cutoff)
+                del coarse
+                obs, cutoff = finer, nxt
                 if self._within(diff, safety):
                     break
         except BasisTooLargeError as exc:
@@ -478,12 +501,12 @@ class Subspace:
         except MemoryBudgetError as exc:
             if self.energy_cutoff is not None or self.over_budget != "coarsen" or math.isinf(cutoff):
                 raise
-            run = obs = None  # freed: the run below the failed cutoff (if any) is redone beside a coarser one
-            run, obs, cutoff, diff = coarsen(cutoff, exc)
+            obs = None  # freed: the run below the failed cutoff (if any) is redone beside a coarser one
+            obs, cutoff, diff = coarsen(cutoff, exc)
             coarsened = True
-        assert run is not None and obs is not None
+        assert obs is not None
         leaked = leaked_at[cutoff]
-        if run.basis.is_full:
+        if obs.basis.is_full:
             diff, excess = Difference(0.0, 0.0, 0.0), False
         elif self.energy_cutoff is not None and float(leaked.max(initial=0.0)) > self.tolerance:
             excess, reason = True, f"leaked weight {float(leaked.max()):.2e}"
@@ -500,9 +523,9 @@ class Subspace:
                 raise BackendError(msg)
             warnings.warn(msg, TruncationWarning, stacklevel=3)
         settings = {
-            "energy_cutoff": math.inf if run.basis.is_full else cutoff,
+            "energy_cutoff": math.inf if obs.basis.is_full else cutoff,
             "energy_unit": drive.drive_scale,
-            "basis_dim": run.basis.dim,
+            "basis_dim": obs.basis.dim,
             "leaked_weight": float(leaked.max(initial=0.0)),
             "truncation_js": None if diff is None else diff.js,
             "truncation_occupation_error": None if diff is None else diff.occupation,

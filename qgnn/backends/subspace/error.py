@@ -31,25 +31,41 @@ from qgnn.backends.subspace.propagator import Operators, Run
 
 
 @dataclass(frozen=True, eq=False)
-class Observables:
-    """The features of one run: probabilities on its basis and their moments, at each evaluation time."""
+class Moments:
+    """The features of one run at each evaluation time: what the automatic cutoff compares."""
 
-    basis: SubspaceBasis
-    probabilities: np.ndarray  # (T, dim), normalised
     occupations: np.ndarray  # (T, n)
     correlations: np.ndarray  # (T, n, n), ⟨n_i n_j⟩
     excitations: np.ndarray  # (T, n + 1)
 
-    @classmethod
-    def of(cls, run: Run) -> Observables:
-        """Moments of a run's states."""
-        probs = run.probabilities()
-        occ, corr, exc = moments(run.basis.states, probs, run.basis.n_qubits)
-        return cls(run.basis, probs, occ, corr, exc)
-
     def connected(self) -> np.ndarray:
         """C_ij = ⟨n_i n_j⟩ − ⟨n_i⟩⟨n_j⟩, shape ``(T, n, n)``."""
         return self.correlations - np.einsum("ti,tj->tij", self.occupations, self.occupations)
+
+
+@dataclass(frozen=True, eq=False)
+class Observables(Moments):
+    """The features of one run and the probabilities on its basis they come from."""
+
+    basis: SubspaceBasis
+    probabilities: np.ndarray  # (T, dim), normalised
+
+    @classmethod
+    def of(cls, run: Run, weights: np.ndarray | None = None) -> Observables:
+        """Moments of a run's states.
+
+        Args:
+            run: the states.
+            weights: their |ψ|² (:meth:`Run.weights`) if already computed: normalised in place and kept.
+        """
+        probs = run.weights() if weights is None else weights
+        probs /= probs.sum(axis=1, keepdims=True)
+        occ, corr, exc = moments(run.basis.states, probs, run.basis.n_qubits)
+        return cls(occ, corr, exc, run.basis, probs)
+
+    def moments_only(self) -> Moments:
+        """The moments alone, so the basis and the probabilities can be freed."""
+        return Moments(self.occupations, self.correlations, self.excitations)
 
 
 @dataclass(frozen=True)
@@ -61,11 +77,11 @@ class Difference:
     correlation: float
 
 
-def difference(coarse: Observables, fine: Observables, criterion: str) -> Difference:
+def difference(coarse: Moments, fine: Observables, criterion: str) -> Difference:
     """Feature differences between a run and one in a larger basis that contains it.
 
     Args:
-        coarse: the run at the smaller cutoff.
+        coarse: the run at the smaller cutoff (its :class:`Observables` for ``"bitstrings"``).
         fine: the run at the larger cutoff.
         criterion: ``"excitations"`` (JS of P(k)) or ``"bitstrings"`` (JS of the
             bitstring distribution, on the fine basis).
@@ -73,6 +89,7 @@ def difference(coarse: Observables, fine: Observables, criterion: str) -> Differ
     if criterion == "excitations":
         p, q = coarse.excitations, fine.excitations
     else:
+        assert isinstance(coarse, Observables), "a bitstring difference needs the coarse probabilities"
         p = np.zeros_like(fine.probabilities)
         p[:, np.searchsorted(fine.basis.states, coarse.basis.states)] = coarse.probabilities
         q = fine.probabilities
@@ -83,12 +100,15 @@ def difference(coarse: Observables, fine: Observables, criterion: str) -> Differ
     )
 
 
-def leaked_weight(run: Run, ops: Operators, groups: np.ndarray, omega_max: float) -> np.ndarray:
+def leaked_weight(
+    run: Run, ops: Operators, weights: np.ndarray, groups: np.ndarray, omega_max: float
+) -> np.ndarray:
     """Estimated weight on dropped bitstrings at each evaluation time (see the module docstring).
 
     Args:
-        run: the states and the per-group detunings at the evaluation times.
+        run: the per-group detunings at the evaluation times.
         ops: the run's operators (its adjacency tells the kept children).
+        weights: |ψ|² of the run's states (:meth:`Run.weights`), shape ``(T, dim)``.
         groups: the detuning group of each atom.
         omega_max: the sequence's peak Ω (rad/µs), so the estimate stays
             conservative where the drive is ramped down.
@@ -97,7 +117,6 @@ def leaked_weight(run: Run, ops: Operators, groups: np.ndarray, omega_max: float
     n_times = len(run.amplitudes)
     if basis.is_full or omega_max == 0.0 or n_times == 0:
         return np.zeros(n_times)
-    weight = np.abs(np.array(run.amplitudes)) ** 2  # (T, dim)
     atom_detuning = np.ascontiguousarray(np.array(run.detunings)[:, groups], dtype=np.float64)  # (T, n)
     with LAUNCH_LOCK:
         return leaked_weight_sum(
@@ -106,7 +125,7 @@ def leaked_weight(run: Run, ops: Operators, groups: np.ndarray, omega_max: float
             ops.indptr,
             ops.indices,
             basis.interactions,
-            weight,
+            weights,
             atom_detuning,
             (0.5 * omega_max) ** 2,
         )

@@ -4,7 +4,8 @@ The drive couples each kept bitstring x to its *parents* (x minus one
 excitation: exactly n_exc(x) of them, all kept since the basis is closed
 under removing excitations) and to its kept *children* (x plus one
 excitation). :func:`adjacency` stores both lists per state in one CSR
-structure of int32 indices, parents first, so the Hamiltonian needs no
+structure of int32 indices, parents first (8 B per coupling, nothing
+else per coupling even while it is assembled), so the Hamiltonian needs no
 values array (every coupling is Ω/2·e^{±iφ}) and is applied in one pass
 that also advances the Chebyshev recurrence and adds the term to every
 evaluation time's sum (:func:`chebyshev_step`): one read of the state per
@@ -28,15 +29,25 @@ import numpy as np
 LAUNCH_LOCK = threading.Lock()
 
 
-@nb.njit(cache=True, parallel=True)
-def _parents(states: np.ndarray, n_qubits: int, starts: np.ndarray, out: np.ndarray) -> None:
-    """Positions of each state's parents (one excitation removed), written from ``starts[k]``, MSB first.
+@nb.njit(cache=True)
+def _links(
+    states: np.ndarray,
+    n_qubits: int,
+    indptr: np.ndarray,
+    fill: np.ndarray,
+    indices: np.ndarray,
+    write: bool,
+) -> None:
+    """Every (state, parent) pair, found by one merge per atom; counted, or written into the adjacency.
 
-    One merge per atom j: over the states with j excited, in order, the
-    parents ``state ^ bit_j`` increase too, so a pointer walks ``states``
-    once (no binary search); atoms run in parallel.
+    For atom j, over the states k with j excited, in order, the parents
+    p = k ^ bit_j increase too, so a pointer walks ``states`` once (no binary
+    search). ``write=False`` counts p's children into ``fill[p]``;
+    ``write=True`` writes p at ``indptr[k] + rank`` (j's rank among the atoms
+    excited in k: parents come first, most significant atom first) and k at
+    ``fill[p]``, the next free child slot of p (children in atom order).
     """
-    for j in nb.prange(n_qubits):
+    for j in range(n_qubits):
         bit = np.int64(1) << np.int64(n_qubits - 1 - j)
         above = ~((bit << np.int64(1)) - np.int64(1))  # the atoms before j (more significant bits)
         pointer = 0
@@ -46,35 +57,17 @@ def _parents(states: np.ndarray, n_qubits: int, starts: np.ndarray, out: np.ndar
                 target = s ^ bit
                 while states[pointer] < target:
                     pointer += 1
-                rank = 0  # excited atoms before j: j's slot among the parents of state k
+                if not write:
+                    fill[pointer] += 1
+                    continue
+                rank = 0
                 rest = s & above
                 while rest:
                     rest &= rest - np.int64(1)
                     rank += 1
-                out[starts[k] + rank] = pointer
-
-
-@nb.njit(cache=True)
-def _scatter_children(
-    parent_starts: np.ndarray,
-    parents: np.ndarray,
-    n_excited: np.ndarray,
-    indptr: np.ndarray,
-    indices: np.ndarray,
-) -> None:
-    """Copy each row's parents to its front and append it to each parent's children (ascending)."""
-    fill = indptr[:-1].copy()
-    for k in range(n_excited.size):
-        a = parent_starts[k]
-        for e in range(a, a + n_excited[k]):
-            indices[fill[k]] = parents[e]
-            fill[k] += 1
-    for k in range(n_excited.size):
-        a = parent_starts[k]
-        for e in range(a, a + n_excited[k]):
-            p = parents[e]
-            indices[fill[p]] = k
-            fill[p] += 1
+                indices[indptr[k] + rank] = pointer
+                indices[fill[pointer]] = k
+                fill[pointer] += 1
 
 
 def adjacency(states: np.ndarray, n_excited: np.ndarray, n_qubits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,21 +78,33 @@ def adjacency(states: np.ndarray, n_excited: np.ndarray, n_qubits: int) -> tuple
         n_excited: excitations per state.
         n_qubits: number of atoms.
 
-    Peak memory: 12 B per coupling (4 for the parents, 8 for both lists).
+    Two passes of :func:`_links` (count, then write) and nothing else per
+    coupling: peak memory besides the basis 8 B per coupling and 16 B per
+    state (``indptr`` and the children's fill pointers).
     """
     dim = states.size
-    parent_starts = np.zeros(dim + 1, np.int64)
-    np.cumsum(n_excited, out=parent_starts[1:])
-    parents = np.empty(int(parent_starts[-1]), np.int32)
-    with LAUNCH_LOCK:
-        _parents(states, n_qubits, parent_starts, parents)
-    n_children = np.bincount(parents, minlength=dim)
     indptr = np.zeros(dim + 1, np.int64)
-    np.cumsum(n_excited.astype(np.int64) + n_children, out=indptr[1:])
-    del n_children
+    fill = np.zeros(dim, np.int64)
+    no_indices = np.zeros(0, np.int32)
+    _links(states, n_qubits, indptr, fill, no_indices, False)  # children per state
+    fill += n_excited
+    np.cumsum(fill, out=indptr[1:])
+    fill[:] = indptr[:-1]
+    fill += n_excited  # each state's first child slot, after its parents
     indices = np.empty(int(indptr[-1]), np.int32)
-    _scatter_children(parent_starts, parents, n_excited, indptr, indices)
+    _links(states, n_qubits, indptr, fill, indices, True)
     return indptr, indices
+
+
+@nb.njit(cache=True, parallel=True)
+def spectral_bounds(indptr: np.ndarray, diag: np.ndarray, coupling: float) -> tuple[float, float]:
+    """Gershgorin bounds (min, max) of diag ± coupling × (couplings of each state)."""
+    lo, hi = np.inf, -np.inf
+    for k in nb.prange(diag.size):
+        radius = coupling * (indptr[k + 1] - indptr[k])
+        lo = min(lo, diag[k] - radius)
+        hi = max(hi, diag[k] + radius)
+    return lo, hi
 
 
 @nb.njit(cache=True, parallel=True)

@@ -1,12 +1,16 @@
 """Memory of a subspace run, estimated before anything large is allocated, and the budget it must fit.
 
-A run at one cutoff holds the basis (states, interaction energies, excitation
-counts per detuning group), the drive's adjacency (two int32 indices per
-coupling; their number Σ_x n_exc(x) is known as soon as the basis is), a fixed
-number of work vectors of the Chebyshev recurrence, its accumulators, the
-states at the evaluation times and their probabilities; the automatic cutoff
-also keeps the previous cutoff's results. :func:`run_bytes` adds these up
-(an upper bound: it is checked against traced allocations in the tests), so
+A run at one cutoff goes through three phases, each with its own peak:
+building the basis (states, interaction energies, excitation counts, and
+their sorting; beside it the previous cutoff's probabilities), assembling
+the drive's adjacency (two int32 indices per coupling; the couplings number
+Σ_x n_exc(x), known as soon as the basis is), and the evolution (the adjacency, the vectors of the Chebyshev
+recurrence and its sums, the recorded states and their probabilities:
+:func:`~qgnn.backends.subspace.propagator.vector_bytes`). Of the previous
+cutoff only the moments are kept once the next basis is built (its
+probabilities too for the ``"bitstrings"`` criterion). :func:`run_bytes`
+takes the largest phase (an upper bound: it is checked against traced
+allocations in the tests), so
 the backend refuses a graph with :class:`MemoryBudgetError` before allocating
 it, and a scheduler can ask the same question with
 :meth:`qgnn.backends.Subspace.memory_estimate`.
@@ -17,7 +21,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from qgnn.backends.subspace.propagator import WORK_VECTORS
 from qgnn.errors import BackendError
 
 #: Fraction of the machine's physical memory the default budget shares out (the rest: the
@@ -25,8 +28,15 @@ from qgnn.errors import BackendError
 MEMORY_SHARE = 0.3
 #: Chunk work arrays and interpreter slack on top of the per-state costs (bytes).
 _FIXED_BYTES = 96 * 2**20
-_COMPLEX = 16
-_FLOAT = 8
+#: Per kept bitstring: the basis (state 8 B, interaction energy 8 B, excitations 1 B) ...
+_BASIS = 8 + 8 + 1
+#: ... the peak while it is enumerated and sorted (levels, sort order, reordered copies) ...
+_BUILD = 41
+#: ... the CSR offsets (int64), and the children's fill pointers while the adjacency is assembled.
+_INDPTR = 8
+_FILL = 8
+#: Bytes per coupling: the adjacency (parent and child index, int32).
+_ADJACENCY = 8
 
 
 class MemoryBudgetError(BackendError):
@@ -96,35 +106,39 @@ def run_bytes(
     dim: int,
     n_couplings: int,
     n_groups: int,
-    n_times: int,
+    vectors: int,
     *,
-    previous_dim: int = 0,
-    keep_probabilities: bool = False,
+    previous_bytes: int = 0,
+    previous_kept: bool = False,
 ) -> int:
-    """Upper estimate of the peak memory of one subspace run (bytes).
+    """Upper estimate of the peak memory of one subspace run (bytes): its largest phase.
 
     Args:
         dim: kept bitstrings.
         n_couplings: drive couplings among them.
         n_groups: detuning groups (1 without a DMM).
-        n_times: evaluation times.
-        previous_dim: basis of the previous cutoff whose results are kept
-            alongside (automatic cutoff), 0 if none.
-        keep_probabilities: the Measurement stores the bitstring probabilities.
+        vectors: bytes per kept bitstring of the evolution's vectors
+            (:func:`~qgnn.backends.subspace.propagator.vector_bytes`).
+        previous_bytes: the previous cutoff's basis and probabilities, alive while this basis is built.
+        previous_kept: they stay alive through the whole run (the ``"bitstrings"`` criterion).
     """
-    basis = 8 + 8 + 1 + 1 + 8 + (n_groups if n_groups > 1 else 0)  # states, E, n_exc, degree, indptr, groups
-    vectors = WORK_VECTORS + (n_times + 1) + n_times  # recurrence + accumulators + recorded states
-    results = n_times * (2 * _FLOAT if keep_probabilities else _FLOAT)
-    per_state = basis + vectors * _COMPLEX + results
-    previous = previous_dim * (8 + 8 + 1 + n_times * (_COMPLEX + _FLOAT))
-    # the adjacency costs 8 B per coupling once built and 12 B while it is assembled (16 B: slack)
-    return int(dim * per_state + 16 * n_couplings + previous + _FIXED_BYTES)
+    basis = _BASIS + (n_groups if n_groups > 1 else 0)  # + one count per state and detuning group
+    build = _BUILD * dim
+    assembly = (basis + _INDPTR + _FILL) * dim + _ADJACENCY * n_couplings
+    evolution = (basis + _INDPTR + vectors) * dim + _ADJACENCY * n_couplings
+    previous = previous_bytes if previous_kept else 0
+    return int(max(build + previous_bytes, assembly + previous, evolution + previous) + _FIXED_BYTES)
 
 
-def states_within(budget: int, n_groups: int, n_times: int) -> int:
+def previous_bytes(dim: int, n_times: int) -> int:
+    """Bytes of a finished run's basis and probabilities kept for the next cutoff's comparison."""
+    return dim * (_BASIS + 8 * n_times)
+
+
+def states_within(budget: int, n_groups: int, vectors: int) -> int:
     """Most bitstrings whose per-state arrays alone fit ``budget`` bytes (the counting cap)."""
-    fixed = run_bytes(0, 0, n_groups, n_times)
-    per_state = run_bytes(1, 0, n_groups, n_times) - fixed
+    fixed = run_bytes(0, 0, n_groups, vectors)
+    per_state = run_bytes(1, 0, n_groups, vectors) - fixed
     return max(1, (budget - fixed) // per_state)
 
 

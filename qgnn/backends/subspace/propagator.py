@@ -15,7 +15,9 @@ bounds; accurate to ~1e-13 per exponential), one recurrence shared by every
 advances the recurrence in place and adds the term to each τ's sum (in real
 arithmetic when H and the state are real, as for a constant pulse from
 |0…0⟩), so the memory is two recurrence vectors plus one accumulator per τ,
-whatever the number of terms.
+whatever the number of terms; the state it starts from is handed over and
+freed once copied into the recurrence. :func:`vector_bytes` bounds these
+vectors per kept bitstring for the memory estimate.
 """
 
 from __future__ import annotations
@@ -29,13 +31,12 @@ from scipy.special import jv
 
 from qgnn.backends.subspace.basis import SubspaceBasis, popcount
 from qgnn.backends.subspace.drive import Piece
-from qgnn.backends.subspace.kernels import LAUNCH_LOCK, adjacency, chebyshev_step
+from qgnn.backends.subspace.kernels import LAUNCH_LOCK, adjacency, chebyshev_step, spectral_bounds
 
 #: Chebyshev terms are kept while any Bessel coefficient exceeds this.
 _CHEB_EPS = 1e-15
-#: Complex vectors of the basis dimension alive at once in :func:`chebyshev` besides the
-#: accumulators: the state in, the two recurrence vectors, and the diagonal (real, counted as one).
-WORK_VECTORS = 4
+_COMPLEX = 16
+_FLOAT = 8
 
 
 class Operators:
@@ -49,7 +50,6 @@ class Operators:
     def __init__(self, basis: SubspaceBasis, groups: np.ndarray) -> None:
         self.basis = basis
         self.indptr, self.indices = adjacency(basis.states, basis.n_excited, basis.n_qubits)
-        self.degree = np.diff(self.indptr).astype(np.uint8)
         n = basis.n_qubits
         n_groups = int(groups.max(initial=0)) + 1
         if n_groups == 1:
@@ -72,16 +72,32 @@ class Operators:
         return out
 
 
-def chebyshev(ops: Operators, piece: Piece, psi: np.ndarray, taus: Sequence[float]) -> list[np.ndarray]:
-    """exp(−iHτ)ψ for each τ (µs) by one Chebyshev recurrence shared by all τ.
+def _is_real(piece: Piece, first: bool) -> bool:
+    """True when the piece's recurrence runs on real vectors: a real coupling on the real |0…0⟩."""
+    return first and complex(piece.coupling).imag == 0.0
+
+
+def chebyshev(
+    ops: Operators, piece: Piece, state: list[np.ndarray], taus: Sequence[float], *, real: bool
+) -> np.ndarray:
+    """exp(−iHτ)ψ for each τ (µs) by one Chebyshev recurrence shared by all τ, one row per τ.
 
     exp(−iHτ) = e^{−icτ} Σ_k (2 − δ_k0) (−i)^k J_k(rτ) T_k((H − c)/r), with c ± r
     enclosing the spectrum (Gershgorin: diagonal ± |Ω/2| × number of couplings).
+
+    Args:
+        ops: the basis's operators.
+        piece: the constant H.
+        state: ``[ψ]``, handed over: emptied, so ψ is freed once copied into the recurrence.
+        taus: durations (µs).
+        real: ψ and the coupling are real (:func:`_is_real`): the recurrence runs on real vectors.
     """
+    psi = state.pop()
+    v_prev: np.ndarray = psi.real.copy() if real else np.array(psi, dtype=np.complex128)
+    del psi
     diag = ops.diagonal(piece.detuning)
-    g = abs(piece.coupling)
-    lo = float(np.min(diag - g * ops.degree))
-    hi = float(np.max(diag + g * ops.degree))
+    with LAUNCH_LOCK:
+        lo, hi = spectral_bounds(ops.indptr, diag, abs(piece.coupling))
     centre = 0.5 * (hi + lo)
     half = 0.5 * (hi - lo) * 1.01 + 1e-9
     taus_arr = np.asarray(taus, dtype=np.float64)
@@ -98,9 +114,8 @@ def chebyshev(ops: Operators, piece: Piece, psi: np.ndarray, taus: Sequence[floa
     diag -= centre
     diag *= 2.0 / half
     w: complex | float = complex(piece.coupling * 2.0 / half)
-    v_prev: np.ndarray = np.array(psi, dtype=np.complex128)
-    if w.imag == 0.0 and not np.any(v_prev.imag):  # real H on a real state: real recurrence
-        w, v_prev = w.real, v_prev.real.copy()
+    if real:
+        w = w.real
     acc = coefs[0][:, None] * v_prev[None, :]
     if n_terms > 1:
         v_cur = np.empty_like(v_prev)
@@ -111,7 +126,47 @@ def chebyshev(ops: Operators, piece: Piece, psi: np.ndarray, taus: Sequence[floa
                 chebyshev_step(*step, v_cur, v_prev, v_prev, 1.0, 1.0, coefs[k], acc)
                 v_prev, v_cur = v_cur, v_prev
     acc *= np.exp(-1j * centre * taus_arr)[:, None]
-    return list(acc)
+    return acc
+
+
+def _phases(ops: Operators, piece: Piece, state: list[np.ndarray], taus: Sequence[float]) -> np.ndarray:
+    """exp(−iDτ)ψ for each τ (µs) of a piece without drive (H = D, diagonal); ``state`` as in chebyshev."""
+    psi = state.pop()
+    diag = ops.diagonal(piece.detuning)
+    sums = np.empty((len(taus), ops.dim), np.complex128)
+    for row, tau in zip(sums, taus, strict=True):
+        np.exp(diag * (-1j * tau), out=row)
+        row *= psi
+    return sums
+
+
+def _taus(piece: Piece) -> list[float]:
+    """Offsets (ns → µs) the piece's recurrence is summed at: the recorded ones, then its end."""
+    return sorted({t * 1e-3 for t in (*piece.record, piece.tau)})
+
+
+def vector_bytes(pieces: Sequence[Piece]) -> int:
+    """Peak bytes per kept bitstring of :func:`evolve`'s vectors, the readout of its states included.
+
+    Per piece: the states recorded so far (16 B each), the handed-over state
+    while it is copied, the two recurrence vectors (8 B real, 16 B complex),
+    the diagonal (8 B) and one sum per τ (16 B); at its end the sums and the
+    copies of the recorded ones. After the last piece: the recorded states
+    and their probabilities (8 B each).
+    """
+    peak, recorded, handed = 2 * _COMPLEX, 0, _COMPLEX  # |0…0⟩ and its first copy
+    for i, piece in enumerate(pieces):
+        n_sums = len(_taus(piece))
+        kept = recorded * _COMPLEX
+        if piece.coupling == 0.0:  # + the diagonal and one row's phases being formed
+            peak = max(peak, kept + handed + _FLOAT + _COMPLEX + n_sums * _COMPLEX)
+        else:
+            vector = _FLOAT if _is_real(piece, i == 0) else _COMPLEX
+            peak = max(peak, kept + handed + vector, kept + 2 * vector + _FLOAT + n_sums * _COMPLEX)
+        peak = max(peak, kept + (n_sums + len(piece.record)) * _COMPLEX)
+        recorded += len(piece.record)
+        handed = n_sums * _COMPLEX  # the next piece starts from a row of these sums
+    return max(peak, recorded * (_COMPLEX + _FLOAT))
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,30 +177,33 @@ class Run:
     amplitudes: list[np.ndarray]
     detunings: list[tuple[float, ...]]
 
-    def probabilities(self) -> np.ndarray:
-        """|ψ|² at each evaluation time, normalised, shape ``(T, dim)``."""
-        probs = np.abs(np.array(self.amplitudes)) ** 2
-        probs /= probs.sum(axis=1, keepdims=True)
-        return probs
+    def weights(self) -> np.ndarray:
+        """|ψ|² at each evaluation time (not normalised), shape ``(T, dim)``, one row at a time."""
+        out = np.empty((len(self.amplitudes), self.basis.dim))
+        for row, amplitude in zip(out, self.amplitudes, strict=True):
+            np.abs(amplitude, out=row)
+            row **= 2
+        return out
 
 
 def evolve(ops: Operators, pieces: Sequence[Piece]) -> Run:
     """Evolve |0…0⟩ through the pieces; keep the states at the recorded offsets."""
     psi: np.ndarray = np.zeros(ops.dim, dtype=np.complex128)
     psi[0] = 1.0  # all atoms in the ground state (bitstring 0 is the smallest kept state)
+    state = [psi]
+    del psi
     recorded: list[np.ndarray] = []
     detunings: list[tuple[float, ...]] = []
-    for piece in pieces:
-        # offsets (ns → µs) to keep, then the end of the piece (one vector when they coincide)
-        taus = sorted({t * 1e-3 for t in (*piece.record, piece.tau)})
+    for i, piece in enumerate(pieces):
+        taus = _taus(piece)
         if piece.coupling == 0.0:
-            diag = ops.diagonal(piece.detuning)
-            outs = [psi * np.exp(-1j * tau * diag) for tau in taus]
+            sums = _phases(ops, piece, state, taus)
         else:
-            outs = chebyshev(ops, piece, psi, taus)
-        keep = {tau: out for tau, out in zip(taus, outs, strict=True)}
-        # copies, so the piece's array of sums (one row per τ) is freed with it
-        recorded.extend(keep[t * 1e-3].copy() for t in piece.record)
+            sums = chebyshev(ops, piece, state, taus, real=_is_real(piece, i == 0))
+        row = {tau: k for k, tau in enumerate(taus)}
+        # copies, so the piece's array of sums is freed once the next piece has copied its last row
+        recorded.extend(sums[row[t * 1e-3]].copy() for t in piece.record)
         detunings.extend(piece.detuning for _ in piece.record)
-        psi = outs[-1]
+        state.append(sums[-1])
+        del sums
     return Run(ops.basis, recorded, detunings)

@@ -170,6 +170,28 @@ def test_dask_cluster_gives_the_same_features(tmp_path) -> None:
     assert again.last_run_seconds["computed"] == 0  # results were gathered into the local cache
 
 
+def test_a_pool_thread_runs_a_graph_with_the_workers_thread_count() -> None:
+    """Dask runs tasks in pool threads; numba's thread count is per thread, so each task sets it."""
+    import threading
+
+    import numba
+
+    from qgnn.features.pipeline import _Task, _work_in_pool_thread
+
+    pipe = FeaturePipeline(cache_dir=False, progress=False)
+    task = _Task(0, 0, nx.path_graph(3), None, pipe._config)
+    seen: list[tuple[int, bool]] = []
+
+    def pool_thread() -> None:
+        outcome = _work_in_pool_thread(task, 1)
+        seen.append((numba.get_num_threads(), outcome.measurement is not None))
+
+    thread = threading.Thread(target=pool_thread)
+    thread.start()
+    thread.join()
+    assert seen == [(1, True)]
+
+
 @pytest.mark.parametrize(
     "change",
     [

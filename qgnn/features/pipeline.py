@@ -246,6 +246,19 @@ def _work(task: _Task) -> _Outcome:
     return _Outcome(task.position, embedding, measurement, key, seconds=time.perf_counter() - start)
 
 
+def _work_in_pool_thread(task: _Task, num_threads: int) -> _Outcome:
+    """:func:`_work` in a thread a pool hands out (a Dask task thread).
+
+    numba's thread count is a setting of the calling thread, so the
+    worker-wide :func:`_init_worker` does not reach the pool's threads: it
+    is set here, before the Subspace kernels launch.
+    """
+    import numba
+
+    numba.set_num_threads(min(num_threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+    return _work(task)
+
+
 _THREAD_LIMITS: list[Any] = []  # keeps the worker's threadpoolctl limits alive
 
 
@@ -786,7 +799,10 @@ class FeaturePipeline:
         address = str(self.executor).removeprefix("dask://")
         with Client(address) as client:
             client.run(_init_worker, self.threads_per_worker)
-            futures = {client.submit(_work, task, pure=False): task for task in tasks}
+            futures = {
+                client.submit(_work_in_pool_thread, task, self.threads_per_worker, pure=False): task
+                for task in tasks
+            }
             for future in as_completed(futures):
                 task = futures[future]
                 try:

@@ -617,3 +617,25 @@ def test_adjacency_and_leaked_weight_match_brute_force() -> None:
                 gap2 = (added - detunings[t][0]) ** 2 + g2
                 want[t] += g2 * abs(amplitudes[t][k]) ** 2 * (len(excited) + 1) / gap2
     assert want.min() > 0 and np.allclose(got, want, rtol=1e-12)
+
+
+def test_release_cycles_frees_arrays_held_by_a_reference_cycle_after_a_large_run() -> None:
+    import gc
+    import weakref
+
+    from qgnn.backends.subspace.memory import COLLECT_ABOVE, release_cycles
+
+    def cyclic_garbage() -> weakref.ref:
+        holder: dict = {"states": np.zeros(1000)}
+        holder["self"] = holder  # a cycle: only the cyclic collector frees it
+        return weakref.ref(holder["states"])
+
+    gc.disable()
+    try:
+        array = cyclic_garbage()
+        release_cycles(COLLECT_ABOVE)  # a small run: nothing collected
+        assert array() is not None
+        release_cycles(COLLECT_ABOVE + 1)
+        assert array() is None
+    finally:
+        gc.enable()

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 import qgnn
 from qgnn.backends.base import Backend, Measurement, check_evaluation_times, check_shots
+from qgnn.backends.subspace.memory import release_cycles
 from qgnn.data.canonical import canonical_form, canonical_relabel
 from qgnn.data.validation import graph_index
 from qgnn.errors import InvalidInputError, QgnnError, graph_label
@@ -236,14 +237,17 @@ def _work(task: _Task) -> _Outcome:
             [sequence], shots=config.shots, evaluation_times=config.evaluation_times
         )
     except QgnnError as exc:
-        return _Outcome(
+        failed = _Outcome(
             task.position,
             embedding,
             error=_describe(exc),
             seconds=time.perf_counter() - start,
             needed_bytes=getattr(exc, "needed_bytes", None),
         )
-    return _Outcome(task.position, embedding, measurement, key, seconds=time.perf_counter() - start)
+    else:
+        return _Outcome(task.position, embedding, measurement, key, seconds=time.perf_counter() - start)
+    release_cycles(failed.needed_bytes)  # the refused run's arrays, held by the exception's frames
+    return failed
 
 
 def _work_in_pool_thread(task: _Task, num_threads: int) -> _Outcome:

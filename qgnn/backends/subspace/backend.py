@@ -52,6 +52,7 @@ from qgnn.backends.subspace.memory import (
     default_max_memory,
     format_bytes,
     previous_bytes,
+    release_cycles,
     run_bytes,
     states_within,
 )
@@ -330,6 +331,7 @@ class Subspace:
             drive = read_sequence(seq, label)
             label += f" ({drive.n_qubits} atoms, {drive.duration} ns)"
             observables, settings = self._solve(drive, times, label)
+            release_cycles(settings["memory_bytes"])
             rng = None
             if shots is not None:
                 entropy = None if self.seed is None else sequence_seed(self.seed, k, seq)

@@ -18,6 +18,7 @@ it, and a scheduler can ask the same question with
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -140,6 +141,24 @@ def states_within(budget: int, n_groups: int, vectors: int) -> int:
     fixed = run_bytes(0, 0, n_groups, vectors)
     per_state = run_bytes(1, 0, n_groups, vectors) - fixed
     return max(1, (budget - fixed) // per_state)
+
+
+#: Runs estimated above this (bytes) are followed by a full garbage collection.
+COLLECT_ABOVE = 256 * 2**20
+
+
+def release_cycles(run_bytes_estimate: int | None) -> None:
+    """Free a finished (or refused) large run's arrays that reference cycles still hold.
+
+    Frames of a run can outlive it in reference cycles (e.g. through an
+    exception's traceback), which Python's generational collector reaches
+    only in its rare full collections: a pipeline worker was seen holding
+    2.6 GB of a previous graph's basis and adjacency that way. One full
+    collection (a fraction of a second) after each run estimated above
+    :data:`COLLECT_ABOVE` returns that memory before the next graph starts.
+    """
+    if run_bytes_estimate is not None and run_bytes_estimate > COLLECT_ABOVE:
+        gc.collect()
 
 
 def format_bytes(n: float) -> str:

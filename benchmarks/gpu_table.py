@@ -146,7 +146,9 @@ def _reference_rows(paths: list[Path]) -> tuple[dict[str, Any], list[dict[str, A
     return reports[0]["machine"], sorted(rows.values(), key=lambda r: (r["schedule"], r["n_atoms"]))
 
 
-def compare(cases_path: Path, gpu_rows: list[Path], limit_s: float, output: Path | None) -> None:
+def compare(
+    cases_path: Path, gpu_rows: list[Path], limit_s: float, output: Path | None, only: list[str] | None = None
+) -> None:
     """Subspace on the cases the GPU step ran; errors against those runs; write gpu_table.json."""
     from qgnn.backends.subspace.memory import default_max_memory
 
@@ -155,7 +157,7 @@ def compare(cases_path: Path, gpu_rows: list[Path], limit_s: float, output: Path
     budget = default_max_memory(workers=1)  # what the pipeline gives a graph that runs alone
     rows = []
     for ref in references:
-        if ref["n_atoms"] < 20:
+        if ref["n_atoms"] < 20 or (only and f"{ref['schedule']}:{ref['n_atoms']}" not in only):
             continue
         case = _case(entries[(ref["schedule"], ref["n_atoms"])])
         for spec in ("subspace", "subspace-coarsen"):
@@ -183,6 +185,7 @@ def compare(cases_path: Path, gpu_rows: list[Path], limit_s: float, output: Path
             "limit_s": limit_s,
             "max_memory_bytes": budget,
             "gpu_rows_from": [p.name for p in gpu_rows],
+            "only": only,
         },
         "gpu_rows": [
             {k: v for k, v in r.items() if k not in ("connected", "occupations")} for r in references
@@ -205,6 +208,7 @@ def main() -> None:
     c.add_argument("--cases", type=Path, required=True)
     c.add_argument("--gpu-rows", type=Path, nargs="+", required=True, help="outputs of the gpu step")
     c.add_argument("--limit-s", type=float, default=900.0, help="a Subspace run longer than this is killed")
+    c.add_argument("--only", nargs="+", help="cases to compare, e.g. qek:24 sweep:20 (default: all)")
     c.add_argument("--output", type=Path)
     args = parser.parse_args()
     if args.step == "prepare":
@@ -212,7 +216,7 @@ def main() -> None:
     elif args.step == "gpu":
         gpu(args.cases, args.out, args.deadline_s)
     else:
-        compare(args.cases, args.gpu_rows, args.limit_s, args.output)
+        compare(args.cases, args.gpu_rows, args.limit_s, args.output, args.only)
 
 
 if __name__ == "__main__":

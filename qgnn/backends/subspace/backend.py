@@ -33,6 +33,7 @@ which names the memory it would need, before anything large is allocated.
 from __future__ import annotations
 
 import math
+import traceback
 import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -403,6 +404,9 @@ class Subspace:
         try:
             basis = rydberg_basis(drive.interactions, cutoff * drive.drive_scale, max_states=limit)
         except BasisTooLargeError as exc:
+            # the enumeration's partial lists (up to the budget) stay reachable from the exception's
+            # frames for as long as it lives (a coarsening search keeps it): free them now
+            traceback.clear_frames(exc.__traceback__)
             if self.max_basis is not None and limit == self.max_basis and self.max_basis < cap:
                 raise BasisTooLargeError(f"{where} keeps {exc}") from exc
             needed = run_bytes(limit + 1, 0, drive.n_groups, vector_bytes(steps))
@@ -415,8 +419,10 @@ class Subspace:
             ) from exc
         needed = self._bytes(drive, basis, steps, previous_dim)
         if needed > budget:
+            dim, n_couplings = basis.dim, basis.n_couplings
+            del basis  # not kept alive by the exception's frame
             raise MemoryBudgetError(
-                f"{label}: {where} keeps {basis.dim} bitstrings with {basis.n_couplings} couplings, needing "
+                f"{label}: {where} keeps {dim} bitstrings with {n_couplings} couplings, needing "
                 f"{format_bytes(needed)}; the memory budget is {format_bytes(budget)}: raise max_memory "
                 "(or run this graph alone), loosen the tolerances, or use an approximate backend (EmuMPS)",
                 needed,

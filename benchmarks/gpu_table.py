@@ -155,7 +155,25 @@ def compare(
     entries = {(e["schedule"], e["n_atoms"]): e for e in json.loads(cases_path.read_text())}
     gpu_machine, references = _reference_rows(gpu_rows)
     budget = default_max_memory(workers=1)  # what the pipeline gives a graph that runs alone
-    rows = []
+    started = machine()
+    rows: list[dict[str, Any]] = []
+
+    def report() -> dict[str, Any]:
+        return {
+            "machine": started,
+            "gpu_machine": gpu_machine,
+            "settings": {
+                "limit_s": limit_s,
+                "max_memory_bytes": budget,
+                "gpu_rows_from": [p.name for p in gpu_rows],
+                "only": only,
+            },
+            "gpu_rows": [
+                {k: v for k, v in r.items() if k not in ("connected", "occupations")} for r in references
+            ],
+            "rows": [{k: v for k, v in r.items() if k not in ("connected", "occupations")} for r in rows],
+        }
+
     for ref in references:
         if ref["n_atoms"] < 20 or (only and f"{ref['schedule']}:{ref['n_atoms']}" not in only):
             continue
@@ -167,6 +185,7 @@ def compare(
                 row.update(errors(row, ref))
                 row.update({k: row["settings"].get(k) for k in ESTIMATES})
             rows.append(row)
+            write_report(report(), "gpu_table", quick=False, output=output)  # a cut-short run keeps its rows
             print(
                 f"{ref['schedule']:5s} {case.n_atoms:2d} atoms graph {case.index:3d} {spec:16s} "
                 f"{row['status']:8s} {row.get('seconds', float('nan')):8.2f} s "
@@ -178,21 +197,7 @@ def compare(
             )
             if row["status"] == "ok" or "MemoryBudgetError" not in str(row.get("error", "")):
                 break  # the default ran (or failed for another reason): no coarsened run needed
-    report = {
-        "machine": machine(),
-        "gpu_machine": gpu_machine,
-        "settings": {
-            "limit_s": limit_s,
-            "max_memory_bytes": budget,
-            "gpu_rows_from": [p.name for p in gpu_rows],
-            "only": only,
-        },
-        "gpu_rows": [
-            {k: v for k, v in r.items() if k not in ("connected", "occupations")} for r in references
-        ],
-        "rows": [{k: v for k, v in r.items() if k not in ("connected", "occupations")} for r in rows],
-    }
-    write_report(report, "gpu_table", quick=False, output=output)
+    write_report(report(), "gpu_table", quick=False, output=output)
 
 
 def main() -> None:

@@ -17,6 +17,13 @@ approximates the graphs past the whole budget instead of failing them
 Run: ``.venv/bin/python benchmarks/mutag_full.py`` (all 188 graphs, 2
 workers) writes ``benchmarks/results/mutag_full.json``; ``--quick`` (the 24
 smallest graphs, about a minute) writes ``mutag_full.quick.json``.
+``--estimate-only`` (a few minutes) evolves nothing: it embeds every graph
+and asks the default backend for its memory estimate
+(``Subspace.memory_estimate``, at the cutoff the search ends at for typical
+molecules), and counts per band the graphs that fit a worker's share of the
+budget, those that fit only alone (the pipeline reruns them alone), and
+those over the whole budget (refused, or coarsened with ``--over-budget
+coarsen``); writes ``mutag_memory.json``.
 """
 
 from __future__ import annotations
@@ -42,6 +49,68 @@ def _max(values: list[Any]) -> Any:
     return max(numbers) if numbers else None
 
 
+def estimate_only(workers: int, output: Path | None) -> None:
+    """Per band: graphs whose estimated run fits a worker's share, only the whole budget, or neither."""
+    from qgnn.backends import Subspace
+    from qgnn.backends.subspace import default_max_memory
+    from qgnn.data import load_dataset
+    from qgnn.features import FeaturePipeline
+
+    ds = load_dataset("MUTAG")
+    graphs = [ds[i] for i in range(len(ds))]
+    share, alone = default_max_memory(workers), default_max_memory(1)
+    backend = Subspace(max_memory=alone)
+    prepared = FeaturePipeline(n_workers=1, progress=False, cache_dir=False).build_sequences(graphs)
+    rows = []
+    for index, item in enumerate(prepared):
+        if item.sequence is None:
+            raise SystemExit(f"graph {index}: {item.error}")
+        estimate = backend.memory_estimate(item.sequence)
+        fits = "worker" if estimate.bytes <= share else "alone" if estimate.fits else "over"
+        rows.append(
+            {
+                "graph": index,
+                "atoms": item.n_nodes,
+                "bytes": estimate.bytes,
+                "basis_dim": estimate.basis_dim,
+                "cutoff": estimate.energy_cutoff,
+                "complete": estimate.complete,
+                "fits": fits,
+            }
+        )
+    bands = [
+        {
+            "band": f"{lo}-{hi}",
+            **{
+                k: sum(r["fits"] == k for r in rows if lo <= r["atoms"] <= hi)
+                for k in ("worker", "alone", "over")
+            },
+        }
+        for lo, hi in BANDS
+    ]
+    over = [r for r in rows if r["fits"] == "over"]
+    print(f"budget {share / 2**30:.2f} GiB per worker ({workers}), {alone / 2**30:.2f} GiB alone")
+    for b in bands:
+        print(f"{b['band']:6s} fit a worker {b['worker']:3d}  alone {b['alone']:3d}  over {b['over']:3d}")
+    for r in over:
+        print(
+            f"  graph {r['graph']} ({r['atoms']} atoms): {'' if r['complete'] else 'more than '}"
+            f"{r['bytes'] / 2**30:.1f} GiB at cutoff {r['cutoff']:.3g}"
+        )
+    report = {
+        "machine": machine(),
+        "settings": {
+            "workers": workers,
+            "budget_per_worker_bytes": share,
+            "budget_alone_bytes": alone,
+            "backend": plain(backend.cache_key()),
+        },
+        "bands": bands,
+        "graphs": rows,
+    }
+    write_report(report, "mutag_memory", quick=False, output=output)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the 24 smallest graphs only")
@@ -52,8 +121,12 @@ def main() -> None:
         default="raise",
         help="Subspace(over_budget=...): 'coarsen' approximates the graphs past the memory budget",
     )
+    parser.add_argument("--estimate-only", action="store_true", help="memory estimates only, no evolution")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
+    if args.estimate_only:
+        estimate_only(args.workers, args.output)
+        return
 
     from qgnn.backends import Subspace
     from qgnn.data import load_dataset

@@ -265,7 +265,28 @@ def mutag(results: Path) -> str:
         f"{settings['workers']} workers: {outcome} in {data['wall_s'] / 60:.1f} min, peak RSS "
         f"{data['peak_rss_mb']['main'] / 1024:.1f} GB (main process, which runs the big graphs alone) and "
         f"{data['peak_rss_mb']['largest_worker'] / 1024:.1f} GB (largest worker); largest error estimates "
-        f"{_and(estimates)} (`benchmarks/mutag_full.py`)."
+        f"{_and(estimates)} (`benchmarks/mutag_full.py`{_run_at(data)})." + _mutag_memory(results)
+    )
+
+
+def _run_at(data: dict[str, Any]) -> str:
+    commit = data["machine"].get("commit")
+    return f", run at commit {commit[:7]}" if commit else ", run before the script recorded its commit"
+
+
+def _mutag_memory(results: Path) -> str:
+    """The memory estimates of every MUTAG graph against the budget (``mutag_full.py --estimate-only``)."""
+    try:
+        data = _load(results, "mutag_memory.json")
+    except FiguresError:
+        return ""
+    bands = data["bands"]
+    over = [g for g in data["graphs"] if g["fits"] == "over"]
+    needs = [f"{g['bytes'] / 2**30:.1f} GiB ({g['atoms']} atoms)" for g in over]
+    return (
+        f" Memory estimates (`--estimate-only`{_run_at(data)}): "
+        f"{sum(b['worker'] for b in bands)} graphs fit a worker's share, {sum(b['alone'] for b in bands)} "
+        f"only the whole budget, {len(over)} are over it, needing {_and(needs)}."
     )
 
 
@@ -282,6 +303,72 @@ def calibration(results: Path) -> str:
         f"was at most {worst:.2f}× the difference to the previous cutoff, which the backend reports as its "
         "estimate (`benchmarks/subspace_calibration.py`)."
     )
+
+
+def gpu(results: Path) -> str:
+    """EmuSV(gpu=True) per size on the GPU machine, and Subspace on this machine checked against it."""
+    data = _load(results, "gpu_table.json")
+    card = str(data["gpu_machine"]["gpu"]).split(",")[0]
+    ours = {(r["schedule"], r["n_atoms"]): r for r in data["rows"] if r["status"] == "ok"}
+    sizes = []
+    for ref in sorted(data["gpu_rows"], key=_size):
+        if ref["schedule"] != "qek" or ref["n_atoms"] < 20 or "seconds" not in ref:
+            continue
+        mine = ours.get(("qek", ref["n_atoms"]))
+        if mine is None:
+            subspace = "not run"
+        elif mine["settings"].get("coarsened"):
+            subspace = f"over its memory budget, coarsened: {mine['seconds']:.0f} s"
+        else:
+            subspace = f"{mine['seconds']:.1f} s"
+        sizes.append(
+            f"{ref['n_atoms']} atoms {ref['seconds']:.1f} s "
+            f"({ref['peak_gpu_mb'] / 1024:.1f} GiB) / {subspace}"
+        )
+    text = (
+        f"`EmuSV(gpu=True)` on one {card} (default settings; QEK, one MUTAG molecule per size; peak GPU "
+        f"memory) against the default `subspace` on one core of this machine: {_and(sizes)}. "
+    )
+    sweeps = [
+        f"{r['n_atoms']} atoms {r['seconds']:.1f} s"
+        for r in sorted(data["gpu_rows"], key=_size)
+        if r["schedule"] == "sweep" and "seconds" in r
+    ]
+    if sweeps:
+        text += f"The adiabatic sweep on the GPU: {_and(sweeps)}. "
+    exact = [r for r in ours.values() if not r["settings"].get("coarsened")]
+    parts = []
+    for schedule in sorted({r["schedule"] for r in exact}):
+        sel = [r for r in exact if r["schedule"] == schedule]
+        atoms = sorted(r["n_atoms"] for r in sel)
+        span = f"{atoms[0]}–{atoms[-1]} atoms" if len(atoms) > 1 else f"{atoms[0]} atoms"
+        worst = {f: max(r[f] for r in sel) for f in ("occupation_error", "correlation_error", "js")}
+        estimate = {f: max(r[f"truncation_{f}"] for r in sel) for f in worst}
+        within = all(r[f] <= r[f"truncation_{f}"] for r in sel for f in worst)
+        parts.append(
+            f"{schedule} {span}: |Δ⟨n_i⟩| ≤ {_sci(worst['occupation_error'])}, "
+            f"|ΔC_ij| ≤ {_sci(worst['correlation_error'])}, JS ≤ {_sci(worst['js'])}"
+            + (
+                ", each within the run's own estimate"
+                if within
+                else f" (estimates up to {_sci(estimate['occupation_error'])}, "
+                f"{_sci(estimate['correlation_error'])}, {_sci(estimate['js'])})"
+            )
+        )
+    if parts:
+        text += f"Subspace against emu-sv: {'; '.join(parts)}. "
+    for r in (r for r in ours.values() if r["settings"].get("coarsened")):
+        text += (
+            f"The coarsened {r['n_atoms']}-atom run (cutoff {r['energy_cutoff']:.3g}) is off by |Δ⟨n_i⟩| "
+            f"{_sci(r['occupation_error'])}, |ΔC_ij| {_sci(r['correlation_error'])}, JS {_sci(r['js'])} "
+            f"(estimates {_sci(r['truncation_occupation_error'])}, "
+            f"{_sci(r['truncation_correlation_error'])}, {_sci(r['truncation_js'])}). "
+        )
+    return text + "(`benchmarks/gpu_table.py`)."
+
+
+def _size(row: dict[str, Any]) -> int:
+    return int(row["n_atoms"])
 
 
 def _atoms(entry: dict[str, Any]) -> str:
@@ -324,6 +411,7 @@ FIGURES: dict[str, tuple[str, Callable[[Path], str]]] = {
     "backends": ("Backends (`benchmarks/backend_comparison.py`)", backends),
     "mutag": ("Every MUTAG graph (`benchmarks/mutag_full.py`)", mutag),
     "calibration": ("Subspace error estimate (`benchmarks/subspace_calibration.py`)", calibration),
+    "gpu": ("GPU emulator and Subspace beyond 22 atoms (`benchmarks/gpu_table.py`)", gpu),
     "trainable": ("Trainable pulses (`benchmarks/trainable.py`)", trainable),
 }
 

@@ -26,7 +26,7 @@ from qgnn.backends.subspace import (
     interaction_matrix,
     rydberg_basis,
 )
-from qgnn.backends.subspace.basis import couplings
+from qgnn.backends.subspace.basis import SubspaceBasis, couplings
 from qgnn.backends.subspace.drive import pieces, read_sequence
 from qgnn.backends.subspace.memory import run_bytes
 from qgnn.backends.subspace.propagator import vector_bytes
@@ -639,3 +639,36 @@ def test_release_cycles_frees_arrays_held_by_a_reference_cycle_after_a_large_run
         assert array() is None
     finally:
         gc.enable()
+
+
+def _held_by(exc: BaseException) -> list[object]:
+    """Bases and arrays over 1000 entries in the frames of an exception's traceback and its cause."""
+    held: list[object] = []
+    while exc is not None:
+        tb = exc.__traceback__
+        while tb is not None:
+            for value in tb.tb_frame.f_locals.values():
+                if isinstance(value, SubspaceBasis) or (isinstance(value, np.ndarray) and value.size > 1000):
+                    held.append(value)
+                elif isinstance(value, list) and any(
+                    isinstance(v, np.ndarray) and v.size > 1000 for v in value
+                ):
+                    held.append(value)
+            tb = tb.tb_next
+        exc = exc.__cause__  # type: ignore[assignment]
+    return held
+
+
+def test_a_refused_cutoff_is_not_kept_alive_by_its_error() -> None:
+    """A MemoryBudgetError outlives the run (a coarsening search keeps it): it must not hold the basis."""
+    seq = _qek(_molecule(12, seed=13))
+    built = Subspace(energy_cutoff=20.0).memory_estimate(seq)
+    assert built.basis_dim > 1000
+    # the basis is built, then refused for its run's estimate
+    with pytest.raises(MemoryBudgetError) as refused:
+        Subspace(energy_cutoff=20.0, max_memory=built.bytes - 1).run([seq])
+    assert _held_by(refused.value) == []
+    # the enumeration stops at the budget's count (its partial lists are what the frames held)
+    with pytest.raises(MemoryBudgetError, match="more than") as counted:
+        Subspace(energy_cutoff=20.0, max_memory=run_bytes(built.basis_dim // 2, 0, 1, 40)).run([seq])
+    assert _held_by(counted.value) == []

@@ -257,10 +257,15 @@ def _work_in_pool_thread(task: _Task, num_threads: int) -> _Outcome:
     worker-wide :func:`_init_worker` does not reach the pool's threads: it
     is set here, before the Subspace kernels launch.
     """
+    _limit_numba_threads(num_threads)
+    return _work(task)
+
+
+def _limit_numba_threads(num_threads: int) -> None:
+    """Run the calling thread's numba kernels on at most ``num_threads`` threads (a per-thread setting)."""
     import numba
 
     numba.set_num_threads(min(num_threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
-    return _work(task)
 
 
 _THREAD_LIMITS: list[Any] = []  # keeps the worker's threadpoolctl limits alive
@@ -268,10 +273,9 @@ _THREAD_LIMITS: list[Any] = []  # keeps the worker's threadpoolctl limits alive
 
 def _init_worker(num_threads: int) -> None:
     """Limit a worker's BLAS/OpenMP, numba and torch threads (numpy is imported: env vars are too late)."""
-    import numba
     from threadpoolctl import threadpool_limits
 
-    numba.set_num_threads(min(num_threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+    _limit_numba_threads(num_threads)
 
     os.environ["OMP_NUM_THREADS"] = str(num_threads)
     os.environ["MKL_NUM_THREADS"] = str(num_threads)

@@ -45,7 +45,7 @@ import scipy
 import qgnn
 from qgnn.backends.base import Measurement, check_evaluation_times, check_run_arguments, sequence_seed
 from qgnn.backends.subspace.basis import BasisTooLargeError, SubspaceBasis, rydberg_basis
-from qgnn.backends.subspace.drive import Drive, Piece, pieces, read_sequence
+from qgnn.backends.subspace.drive import Drive, pieces, read_sequence
 from qgnn.backends.subspace.error import Difference, Moments, Observables, difference, leaked_weight
 from qgnn.backends.subspace.memory import (
     MemoryBudgetError,
@@ -366,29 +366,31 @@ class Subspace:
         except BasisTooLargeError:
             lower = run_bytes(cap + 1, 0, drive.n_groups, vectors)
             return MemoryEstimate(lower, cap + 1, 0, cutoff, budget, complete=False)
-        previous = (
-            basis.dim if self.energy_cutoff is None else 0
-        )  # the search's previous run, at most as large
-        needed = self._bytes(drive, basis, steps, previous)
+        previous = basis.dim if self.energy_cutoff is None else 0  # the search's previous run: ≤ this one
+        needed = self._bytes(drive, basis, vectors, len(times), previous)
         return MemoryEstimate(needed, basis.dim, basis.n_couplings, cutoff, budget)
 
     # -- internals
 
-    def _bytes(self, drive: Drive, basis: SubspaceBasis, steps: list[Piece], previous_dim: int) -> int:
-        n_times = sum(len(piece.record) for piece in steps)
+    def _bytes(
+        self, drive: Drive, basis: SubspaceBasis, vectors: int, n_times: int, previous_dim: int
+    ) -> int:
         return run_bytes(
             basis.dim,
             basis.n_couplings,
             drive.n_groups,
-            vector_bytes(steps),
+            vectors,
             previous_bytes=previous_bytes(previous_dim, n_times),
             previous_kept=self.criterion == "bitstrings",
         )
 
     def _basis(
-        self, drive: Drive, cutoff: float, steps: list[Piece], previous_dim: int, label: str
+        self, drive: Drive, cutoff: float, vectors: int, n_times: int, previous_dim: int, label: str
     ) -> tuple[SubspaceBasis, int]:
         """The basis at ``cutoff`` and its run's estimated peak memory (bytes).
+
+        ``vectors``: the evolution's bytes per kept bitstring
+        (:func:`~qgnn.backends.subspace.propagator.vector_bytes`); ``n_times``: evaluation times.
 
         The bitstrings are counted first (stopping at the budget) and the
         run refused before anything large is allocated.
@@ -398,7 +400,7 @@ class Subspace:
             MemoryBudgetError: its run would need more than the memory budget.
         """
         budget = self.memory_budget
-        cap = states_within(budget, drive.n_groups, vector_bytes(steps))
+        cap = states_within(budget, drive.n_groups, vectors)
         limit = cap if self.max_basis is None else min(cap, self.max_basis)
         where = f"cutoff {cutoff:g} × {drive.drive_scale:.4g} rad/µs"
         try:
@@ -409,7 +411,7 @@ class Subspace:
             traceback.clear_frames(exc.__traceback__)
             if self.max_basis is not None and limit == self.max_basis and self.max_basis < cap:
                 raise BasisTooLargeError(f"{where} keeps {exc}") from exc
-            needed = run_bytes(limit + 1, 0, drive.n_groups, vector_bytes(steps))
+            needed = run_bytes(limit + 1, 0, drive.n_groups, vectors)
             raise MemoryBudgetError(
                 f"{label}: {where} keeps more than {limit} bitstrings, needing more than "
                 f"{format_bytes(needed)}; the memory budget is {format_bytes(budget)}: raise max_memory "
@@ -417,7 +419,7 @@ class Subspace:
                 needed,
                 budget,
             ) from exc
-        needed = self._bytes(drive, basis, steps, previous_dim)
+        needed = self._bytes(drive, basis, vectors, n_times, previous_dim)
         if needed > budget:
             dim, n_couplings = basis.dim, basis.n_couplings
             del basis  # not kept alive by the exception's frame
@@ -435,12 +437,13 @@ class Subspace:
     ) -> tuple[Observables, dict[str, Any]]:
         """Pick the cutoff, evolve, and estimate the truncation error."""
         steps = pieces(drive, [t * drive.duration for t in times], self.dt)
+        vectors = vector_bytes(steps)
         tried: list[float] = []
         peak: dict[float, int] = {}
         leaked_at: dict[float, np.ndarray] = {}
 
         def basis_at(cutoff: float, previous_dim: int) -> SubspaceBasis:
-            basis, peak[cutoff] = self._basis(drive, cutoff, steps, previous_dim, label)
+            basis, peak[cutoff] = self._basis(drive, cutoff, vectors, len(times), previous_dim, label)
             return basis
 
         def run_in(basis: SubspaceBasis, cutoff: float) -> Observables:
@@ -462,12 +465,10 @@ class Subspace:
             while cutoff / _AUTO_STEP >= _COARSEST_CUTOFF * (1.0 - 1e-9):
                 try:
                     basis_at(cutoff, 0)  # counted first: no wasted evolution
-                    coarse_obs: Observables | None = run_in(
-                        basis_at(cutoff / _AUTO_STEP, 0), cutoff / _AUTO_STEP
-                    )
-                    assert coarse_obs is not None
-                    fine_basis = basis_at(cutoff, coarse_obs.basis.dim)
-                    coarse, coarse_obs = lighter(coarse_obs), None  # only the moments stay
+                    coarse_run = run_in(basis_at(cutoff / _AUTO_STEP, 0), cutoff / _AUTO_STEP)
+                    fine_basis = basis_at(cutoff, coarse_run.basis.dim)
+                    coarse = lighter(coarse_run)
+                    del coarse_run  # only the moments stay while the finer basis runs
                     obs = run_in(fine_basis, cutoff)
                 except MemoryBudgetError:
                     cutoff /= _AUTO_STEP

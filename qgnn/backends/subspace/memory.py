@@ -4,16 +4,16 @@ A run at one cutoff goes through three phases, each with its own peak:
 building the basis (states, interaction energies, excitation counts, and
 their sorting; beside it the previous cutoff's probabilities), assembling
 the drive's adjacency (two int32 indices per coupling; the couplings number
-Σ_x n_exc(x), known as soon as the basis is), and the evolution (the adjacency, the vectors of the Chebyshev
-recurrence and its sums, the recorded states and their probabilities:
+Σ_x n_exc(x), known as soon as the basis is), and the evolution (the
+adjacency, the vectors of the Chebyshev recurrence and its sums, the
+recorded states and their probabilities:
 :func:`~qgnn.backends.subspace.propagator.vector_bytes`). Of the previous
 cutoff only the moments are kept once the next basis is built (its
 probabilities too for the ``"bitstrings"`` criterion). :func:`run_bytes`
 takes the largest phase (an upper bound: it is checked against traced
-allocations in the tests), so
-the backend refuses a graph with :class:`MemoryBudgetError` before allocating
-it, and a scheduler can ask the same question with
-:meth:`qgnn.backends.Subspace.memory_estimate`.
+allocations in the tests), so the backend refuses a graph with
+:class:`MemoryBudgetError` before allocating it, and a scheduler can ask
+the same question with :meth:`qgnn.backends.Subspace.memory_estimate`.
 """
 
 from __future__ import annotations

@@ -154,6 +154,9 @@ def compare(
 
     entries = {(e["schedule"], e["n_atoms"]): e for e in json.loads(cases_path.read_text())}
     gpu_machine, references = _reference_rows(gpu_rows)
+    unknown = sorted(set(only or ()) - {f"{r['schedule']}:{r['n_atoms']}" for r in references})
+    if unknown:
+        raise SystemExit(f"--only: no GPU run of {', '.join(unknown)} (schedule:atoms, e.g. qek:24)")
     budget = default_max_memory(workers=1)  # what the pipeline gives a graph that runs alone
     started = machine()
     rows: list[dict[str, Any]] = []

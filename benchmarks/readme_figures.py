@@ -323,10 +323,19 @@ def gpu(results: Path) -> str:
             subspace = f"{mine['seconds']:.1f} s"
         sizes.append(
             f"{ref['n_atoms']} atoms {ref['seconds']:.1f} s "
-            f"({ref['peak_gpu_mb'] / 1024:.1f} GiB) / {subspace}"
+            f"({ref['peak_gpu_mb'] / 1024:.1f} GiB{'' if ref['status'] == 'ok' else ', past the case limit'})"
+            f" / {subspace}"
         )
+    settings = _and(
+        sorted(
+            {
+                f"dt {r['settings']['dt']:g} ns, Krylov tolerance {r['settings']['krylov_tolerance']:g}"
+                for r in data["gpu_rows"]
+            }
+        )
+    )
     text = (
-        f"`EmuSV(gpu=True)` on one {card} (default settings; QEK, one MUTAG molecule per size; peak GPU "
+        f"`EmuSV(gpu=True)` on one {card} ({settings}; QEK, one MUTAG molecule per size; peak GPU "
         f"memory) against the default `subspace` on one core of this machine: {_and(sizes)}. "
     )
     sweeps = [

@@ -13,6 +13,7 @@ import numpy as np
 import pulser
 import pytest
 import scipy.linalg
+import scipy.sparse
 from pulser.devices import AnalogDevice, MockDevice
 from pulser.waveforms import BlackmanWaveform, ConstantWaveform, RampWaveform
 
@@ -24,6 +25,7 @@ from qgnn.backends.subspace import (
     Subspace,
     TruncationWarning,
     interaction_matrix,
+    kernels,
     rydberg_basis,
 )
 from qgnn.backends.subspace.basis import SubspaceBasis, couplings
@@ -583,7 +585,7 @@ def test_over_budget_coarsen_is_an_explicit_approximation_with_its_error_reporte
         Subspace(over_budget="shrink")  # type: ignore[arg-type]
 
 
-def test_adjacency_and_leaked_weight_match_brute_force() -> None:
+def test_parents_and_leaked_weight_match_brute_force() -> None:
     from qgnn.backends.subspace.error import leaked_weight
     from qgnn.backends.subspace.propagator import Operators, Run
 
@@ -592,12 +594,14 @@ def test_adjacency_and_leaked_weight_match_brute_force() -> None:
     basis = rydberg_basis(u, 5 * TWO_PI)
     ops = Operators(basis, np.zeros(9, np.int64))
     kept = {int(s): k for k, s in enumerate(basis.states)}
+    start = np.concatenate([[0], np.cumsum(basis.n_excited, dtype=np.int64)])
+    np.testing.assert_array_equal(ops.block_offsets, start[:: kernels.BLOCK])
     for k, s in enumerate(basis.states.tolist()):
         bits = [1 << (8 - j) for j in range(9)]
         parents = [kept[s ^ b] for b in bits if s & b]  # closure: every parent is kept
-        children = sorted(kept[s | b] for b in bits if not s & b and (s | b) in kept)
-        row = ops.indices[ops.indptr[k] : ops.indptr[k + 1]].tolist()
-        assert row[: len(parents)] == parents and sorted(row[len(parents) :]) == children
+        children = [kept[s | b] for b in bits if not s & b and (s | b) in kept]
+        assert ops.parents[start[k] : start[k + 1]].tolist() == parents
+        assert ops.degree[k] == len(parents) + len(children)
     # leaked weight: every dropped child x = k + j of every kept k, summed term by term
     rng = np.random.default_rng(3)
     amplitudes = [rng.normal(size=basis.dim) + 1j * rng.normal(size=basis.dim) for _ in range(2)]
@@ -617,6 +621,50 @@ def test_adjacency_and_leaked_weight_match_brute_force() -> None:
                 gap2 = (added - detunings[t][0]) ** 2 + g2
                 want[t] += g2 * abs(amplitudes[t][k]) ** 2 * (len(excited) + 1) / gap2
     assert want.min() > 0 and np.allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("real", [True, False])
+def test_a_chebyshev_step_in_chunks_applies_the_dense_hamiltonian(real: bool) -> None:
+    """One step on 1 to 5 chunks (the threads' split, crossing scatters included) against H built apart."""
+    from qgnn.backends.subspace.propagator import Operators
+
+    coords = _molecule(13, seed=4)
+    u = interaction_matrix(coords, AnalogDevice.interaction_coeff)
+    basis = rydberg_basis(u, math.inf)
+    assert basis.dim > 4 * kernels.BLOCK  # several blocks, so several chunks
+    groups = np.array([0, 1] * 6 + [0])
+    ops = Operators(basis, groups)
+    detuning = np.array([0.3, -1.1])
+    w = 0.37 if real else 0.37 - 0.21j
+    # H' = dscale (D − centre) + w R + w̄ L, R[x, parent] = 1, built independently (sparse)
+    n, dim = basis.n_qubits, basis.dim
+    rows, cols = [], []
+    for k, s in enumerate(basis.states.tolist()):
+        for j in range(n):
+            if s >> (n - 1 - j) & 1:
+                rows.append(k)
+                cols.append(s ^ (1 << (n - 1 - j)))  # the full space: index = bitstring
+    raising = scipy.sparse.csr_array((np.ones(len(rows)), (rows, cols)), shape=(dim, dim))
+    centre, dscale = 5.0, 0.01
+    excited = np.array([[s >> (n - 1 - i) & 1 for i in range(n)] for s in range(dim)])
+    group_counts = np.stack([excited[:, groups == g].sum(1) for g in (0, 1)])
+    diagonal = dscale * (basis.interaction - detuning @ group_counts - centre)
+    dense = scipy.sparse.diags_array(diagonal) + w * raising + np.conj(w) * raising.T
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=dim) if real else rng.normal(size=dim) + 1j * rng.normal(size=dim)
+    prev = rng.normal(size=dim) + (0 if real else 1j * rng.normal(size=dim))
+    coefs = np.array([0.5 - 0.25j, 0.0])
+    want = 2.0 * dense @ v - prev
+    for n_chunks in range(1, 6):
+        bounds = kernels.chunk_bounds(dim, n_chunks)
+        assert bounds.size == n_chunks + 1 and bounds[0] == 0 and bounds[-1] == dim
+        out = prev.copy()  # in place, as the recurrence runs
+        acc = np.zeros((2, dim), np.complex128)
+        structure = (ops.parents, ops.block_offsets, bounds, basis.n_excited, basis.interaction, ops.counts)
+        kernels.chebyshev_step(*structure, detuning, centre, dscale, w, v, out, out, 2.0, 1.0, coefs, acc)
+        np.testing.assert_allclose(out, want, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(acc[0], coefs[0] * want, rtol=0, atol=1e-12)
+        assert not acc[1].any()
 
 
 def test_release_cycles_frees_arrays_held_by_a_reference_cycle_after_a_large_run() -> None:

@@ -452,7 +452,7 @@ class Subspace:
             run = evolve(ops, steps)
             weights = run.weights()
             leaked_at[cutoff] = leaked_weight(run, ops, weights, drive.groups, drive.omega_max)
-            del ops  # the adjacency: the largest array of the run
+            del ops  # the parents' lists: the largest array of the run
             return Observables.of(run, weights)
 
         def lighter(obs: Observables) -> Moments:

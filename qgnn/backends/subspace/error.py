@@ -26,7 +26,7 @@ import numpy as np
 
 from qgnn.backends.base import js_divergence, moments
 from qgnn.backends.subspace.basis import SubspaceBasis
-from qgnn.backends.subspace.kernels import LAUNCH_LOCK, leaked_weight_sum
+from qgnn.backends.subspace.kernels import LAUNCH_LOCK, kept_children, leaked_weight_sum
 from qgnn.backends.subspace.propagator import Operators, Run
 
 
@@ -107,7 +107,7 @@ def leaked_weight(
 
     Args:
         run: the per-group detunings at the evaluation times.
-        ops: the run's operators (its adjacency tells the kept children).
+        ops: the run's operators (the parents' lists tell each state's kept children).
         weights: |ψ|² of the run's states (:meth:`Run.weights`), shape ``(T, dim)``.
         groups: the detuning group of each atom.
         omega_max: the sequence's peak Ω (rad/µs), so the estimate stays
@@ -119,11 +119,11 @@ def leaked_weight(
         return np.zeros(n_times)
     atom_detuning = np.ascontiguousarray(np.array(run.detunings)[:, groups], dtype=np.float64)  # (T, n)
     with LAUNCH_LOCK:
+        kept = kept_children(basis.states, ops.parents, basis.n_excited)
         return leaked_weight_sum(
             basis.states,
             basis.n_excited,
-            ops.indptr,
-            ops.indices,
+            kept,
             basis.interactions,
             weights,
             atom_detuning,

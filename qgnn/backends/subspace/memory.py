@@ -3,10 +3,10 @@
 A run at one cutoff goes through three phases, each with its own peak:
 building the basis (states, interaction energies, excitation counts, and
 their sorting; beside it the previous cutoff's probabilities), assembling
-the drive's adjacency (two int32 indices per coupling; the couplings number
-Σ_x n_exc(x), known as soon as the basis is), and the evolution (the
-adjacency, the vectors of the Chebyshev recurrence and its sums, the
-recorded states and their probabilities:
+the drive's couplings (each state's parents: one int32 index per coupling;
+the couplings number Σ_x n_exc(x), known as soon as the basis is), and the
+evolution (the parents' lists, the vectors of the Chebyshev recurrence and
+its sums, the recorded states and their probabilities:
 :func:`~qgnn.backends.subspace.propagator.vector_bytes`). Of the previous
 cutoff only the moments are kept once the next basis is built (its
 probabilities too for the ``"bitstrings"`` criterion). :func:`run_bytes`
@@ -33,11 +33,12 @@ _FIXED_BYTES = 96 * 2**20
 _BASIS = 8 + 8 + 1
 #: ... the peak while it is enumerated and sorted (levels, sort order, reordered copies) ...
 _BUILD = 41
-#: ... the CSR offsets (int64), and the children's fill pointers while the adjacency is assembled.
-_INDPTR = 8
-_FILL = 8
-#: Bytes per coupling: the adjacency (parent and child index, int32).
-_ADJACENCY = 8
+#: ... every state's offset into the parents' lists (int64) while they are written ...
+_OFFSETS = 8
+#: ... and, from then on, the couplings per state (uint8) and the offsets kept every 1024 states.
+_OPERATORS = 2
+#: Bytes per coupling: the parent's index (int32).
+_PARENT = 4
 
 
 class MemoryBudgetError(BackendError):
@@ -125,8 +126,8 @@ def run_bytes(
     """
     basis = _BASIS + (n_groups if n_groups > 1 else 0)  # + one count per state and detuning group
     build = _BUILD * dim
-    assembly = (basis + _INDPTR + _FILL) * dim + _ADJACENCY * n_couplings
-    evolution = (basis + _INDPTR + vectors) * dim + _ADJACENCY * n_couplings
+    assembly = (basis + _OFFSETS) * dim + _PARENT * n_couplings
+    evolution = (basis + _OPERATORS + vectors) * dim + _PARENT * n_couplings
     previous = previous_bytes if previous_kept else 0
     return int(max(build + previous_bytes, assembly + previous, evolution + previous) + _FIXED_BYTES)
 
@@ -153,7 +154,7 @@ def release_cycles(run_bytes_estimate: int | None) -> None:
     Frames of a run can outlive it in reference cycles (e.g. through an
     exception's traceback), which Python's generational collector reaches
     only in its rare full collections: a pipeline worker was seen holding
-    2.6 GB of a previous graph's basis and adjacency that way. One full
+    2.6 GB of a previous graph's basis and couplings that way. One full
     collection (a fraction of a second) after each run estimated above
     :data:`COLLECT_ABOVE` returns that memory before the next graph starts.
     """

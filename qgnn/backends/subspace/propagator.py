@@ -3,8 +3,9 @@
 In the kept basis H = D + z R + z̄ L with D(x) = E(x) − Σ_g δ_g c_g(x) diagonal
 (c_g(x) = excited atoms of detuning group g), z = Ω/2·e^{iφ}, R the raising
 couplings (parent → x) and L = Rᵀ the lowering ones. Nothing else is stored:
-each state's parents and children are one int32 adjacency list, built once
-per basis (:func:`~qgnn.backends.subspace.kernels.adjacency`), so H is
+each state's parents are one int32 list, built once per basis
+(:func:`~qgnn.backends.subspace.kernels.parents`; R and L are both applied
+from it), and D is computed on the fly from E and the counts, so H is
 applied for any (Ω, φ, δ) and a time-dependent drive reuses the same
 structure at every step.
 
@@ -26,21 +27,24 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy.special import jv
 
 from qgnn.backends.subspace.basis import SubspaceBasis, popcount
 from qgnn.backends.subspace.drive import Piece
-from qgnn.backends.subspace.kernels import LAUNCH_LOCK, adjacency, chebyshev_step, spectral_bounds
+from qgnn.backends.subspace.kernels import LAUNCH_LOCK, chebyshev_step, chunk_bounds, parents, spectral_bounds
 
 #: Chebyshev terms are kept while any Bessel coefficient exceeds this.
 _CHEB_EPS = 1e-15
 _COMPLEX = 16
 _FLOAT = 8
+#: The leaked-weight pass's mask of each state's kept children (int64).
+_MASK = 8
 
 
 class Operators:
-    """H(Ω, φ, δ) in a basis: the drive's adjacency, the interaction energies and group counts.
+    """H(Ω, φ, δ) in a basis: the drive's couplings (each state's parents), E(x) and the group counts.
 
     Args:
         basis: the kept bitstrings.
@@ -49,14 +53,14 @@ class Operators:
 
     def __init__(self, basis: SubspaceBasis, groups: np.ndarray) -> None:
         self.basis = basis
-        self.indptr, self.indices = adjacency(basis.states, basis.n_excited, basis.n_qubits)
+        self.parents, self.block_offsets, self.degree = parents(basis.states, basis.n_excited, basis.n_qubits)
         n = basis.n_qubits
         n_groups = int(groups.max(initial=0)) + 1
         if n_groups == 1:
-            self.counts = [basis.n_excited]
+            self.counts = basis.n_excited[None, :]  # a view: excitations per state, shape (1, dim)
         else:
             masks = [int(sum(1 << (n - 1 - i) for i in np.flatnonzero(groups == g))) for g in range(n_groups)]
-            self.counts = [popcount(basis.states & np.int64(mask)) for mask in masks]
+            self.counts = np.stack([popcount(basis.states & np.int64(mask)) for mask in masks])
 
     @property
     def dim(self) -> int:
@@ -84,6 +88,7 @@ def chebyshev(
 
     exp(−iHτ) = e^{−icτ} Σ_k (2 − δ_k0) (−i)^k J_k(rτ) T_k((H − c)/r), with c ± r
     enclosing the spectrum (Gershgorin: diagonal ± |Ω/2| × number of couplings).
+    The recurrence runs on one block-aligned chunk of states per numba thread.
 
     Args:
         ops: the basis's operators.
@@ -95,9 +100,10 @@ def chebyshev(
     psi = state.pop()
     v_prev: np.ndarray = psi.real.copy() if real else np.array(psi, dtype=np.complex128)
     del psi
-    diag = ops.diagonal(piece.detuning)
+    detuning = np.asarray(piece.detuning, dtype=np.float64)
+    energy = ops.basis.interaction
     with LAUNCH_LOCK:
-        lo, hi = spectral_bounds(ops.indptr, diag, abs(piece.coupling))
+        lo, hi = spectral_bounds(ops.degree, energy, ops.counts, detuning, abs(piece.coupling))
     centre = 0.5 * (hi + lo)
     half = 0.5 * (hi - lo) * 1.01 + 1e-9
     taus_arr = np.asarray(taus, dtype=np.float64)
@@ -110,16 +116,16 @@ def chebyshev(
     coefs = bessel[:n_terms] * (2.0 - (ks[:n_terms] == 0))[:, None] * ((-1j) ** (ks[:n_terms] % 4))[:, None]
     coefs[np.abs(coefs) <= _CHEB_EPS] = 0.0
 
-    # 2(H − c)/r = dd + w R + w̄ L
-    diag -= centre
-    diag *= 2.0 / half
+    # 2(H − c)/r = (2/r)(D − c) + w R + w̄ L
     w: complex | float = complex(piece.coupling * 2.0 / half)
     if real:
         w = w.real
     acc = coefs[0][:, None] * v_prev[None, :]
     if n_terms > 1:
         v_cur = np.empty_like(v_prev)
-        step = (ops.indptr, ops.indices, ops.basis.n_excited, diag, w)
+        bounds = chunk_bounds(ops.dim, numba.get_num_threads())
+        structure = (ops.parents, ops.block_offsets, bounds, ops.basis.n_excited)
+        step = (*structure, energy, ops.counts, detuning, centre, 2.0 / half, w)
         with LAUNCH_LOCK:
             chebyshev_step(*step, v_prev, v_prev, v_cur, 0.5, 0.0, coefs[1], acc)  # T_1 = x
             for k in range(2, n_terms):  # T_k = 2x T_{k−1} − T_{k−2}, written over T_{k−2}
@@ -149,10 +155,11 @@ def vector_bytes(pieces: Sequence[Piece]) -> int:
     """Peak bytes per kept bitstring of :func:`evolve`'s vectors, the readout of its states included.
 
     Per piece: the states recorded so far (16 B each), the handed-over state
-    while it is copied, the two recurrence vectors (8 B real, 16 B complex),
-    the diagonal (8 B) and one sum per τ (16 B); at its end the sums and the
-    copies of the recorded ones. After the last piece: the recorded states
-    and their probabilities (8 B each).
+    while it is copied, the two recurrence vectors (8 B real, 16 B complex)
+    and one sum per τ (16 B) (a piece without drive: the diagonal, 8 B, and
+    one row of phases); at its end the sums and the copies of the recorded
+    ones. After the last piece: the recorded states, their probabilities
+    (8 B each) and the leaked-weight pass's mask of kept children (8 B).
     """
     peak, recorded, handed = 2 * _COMPLEX, 0, _COMPLEX  # |0…0⟩ and its first copy
     for i, piece in enumerate(pieces):
@@ -162,11 +169,11 @@ def vector_bytes(pieces: Sequence[Piece]) -> int:
             peak = max(peak, kept + handed + _FLOAT + _COMPLEX + n_sums * _COMPLEX)
         else:
             vector = _FLOAT if _is_real(piece, i == 0) else _COMPLEX
-            peak = max(peak, kept + handed + vector, kept + 2 * vector + _FLOAT + n_sums * _COMPLEX)
+            peak = max(peak, kept + handed + vector, kept + 2 * vector + n_sums * _COMPLEX)
         peak = max(peak, kept + (n_sums + len(piece.record)) * _COMPLEX)
         recorded += len(piece.record)
         handed = n_sums * _COMPLEX  # the next piece starts from a row of these sums
-    return max(peak, recorded * (_COMPLEX + _FLOAT))
+    return max(peak, recorded * (_COMPLEX + _FLOAT) + _MASK)
 
 
 @dataclass(frozen=True, eq=False)

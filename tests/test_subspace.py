@@ -585,6 +585,43 @@ def test_over_budget_coarsen_is_an_explicit_approximation_with_its_error_reporte
         Subspace(over_budget="shrink")  # type: ignore[arg-type]
 
 
+def test_a_next_cutoff_over_budget_is_estimated_from_the_step_below() -> None:
+    """The search's first result is compared with the run one step below when the next does not fit."""
+    from qgnn.backends.subspace.memory import previous_bytes
+
+    seq = _qek(_molecule(14, seed=0))  # < 15 atoms: the search starts at 20, then 23.8
+    drive = read_sequence(seq, "test")
+    vectors = vector_bytes(pieces(drive, [drive.duration], 40.0))
+    lower, first, nxt = (20.0 / 2**0.25, 20.0, 20.0 * 2**0.25)
+    bases = {c: rydberg_basis(drive.interactions, c * drive.drive_scale) for c in (lower, first, nxt)}
+    dims = {c: (b.dim, b.n_couplings) for c, b in bases.items()}
+    budget = run_bytes(*dims[nxt], 1, vectors, previous_bytes=previous_bytes(dims[first][0], 1)) - 1
+    kept = previous_bytes(dims[first][0], 1)
+    beside = run_bytes(*dims[lower], 1, vectors, previous_bytes=kept, previous_kept=True)
+    assert max(beside, run_bytes(*dims[first], 1, vectors)) <= budget  # 20, and 16.8 beside it, fit
+    (coarse,) = Subspace(energy_cutoff=lower, on_excess="ignore").run([seq])
+    (fine,) = Subspace(energy_cutoff=first, on_excess="ignore").run([seq])
+    (exact,) = Subspace(energy_cutoff=math.inf).run([seq])
+    step_difference = np.abs(coarse.occupations - fine.occupations).max()
+
+    (m,) = Subspace(max_memory=budget, tolerance=1e-2, occupation_tolerance=1e-2).run([seq])
+    assert m.settings["coarsened"] is False and m.settings["energy_cutoff"] == first
+    assert m.settings["cutoffs_tried"] == (first, lower) and m.settings["memory_bytes"] <= budget
+    np.testing.assert_allclose(m.occupations, fine.occupations, rtol=0, atol=1e-12)
+    assert m.settings["truncation_occupation_error"] == pytest.approx(step_difference, rel=1e-9)
+    assert 0.0 < np.abs(m.occupations - exact.occupations).max() <= step_difference
+    planned = Subspace(max_memory=budget).memory_estimate(seq)  # the same way out, without evolving
+    assert planned.energy_cutoff == first and planned.bytes == m.settings["memory_bytes"] and planned.fits
+
+    strict = {"max_memory": budget, "occupation_tolerance": 1e-9}
+    with pytest.raises(MemoryBudgetError, match=f"cutoff {nxt:g}"):
+        Subspace(**strict).run([seq])
+    with pytest.warns(TruncationWarning, match="largest that fits max_memory"):
+        (approx,) = Subspace(**strict, over_budget="coarsen").run([seq])
+    assert approx.settings["coarsened"] is True and approx.settings["cutoffs_tried"] == (first, lower)
+    np.testing.assert_allclose(approx.occupations, fine.occupations, rtol=0, atol=1e-12)
+
+
 def test_parents_and_leaked_weight_match_brute_force() -> None:
     from qgnn.backends.subspace.error import leaked_weight
     from qgnn.backends.subspace.propagator import Operators, Run

@@ -21,7 +21,11 @@ of at most half the tolerances. Below 16.8 the decrease is irregular (at
 ``over_budget="coarsen"`` does, scaling those differences by the factors
 measured at 14.1. The returned settings hold the estimates; a basis that
 holds every bitstring ends the search (exact). The search costs the accepted
-evolution plus the previous one (≈ 0.6× of it).
+evolution plus the previous one (≈ 0.6× of it). When the next cutoff's run
+would not fit the memory budget, the current result is compared with the
+run one step *below* it instead (the same estimate, from the other side;
+the result is kept beside that run): within the tolerances it is accepted
+like any other, else the sequence is over budget.
 
 Memory: before a basis is built its bitstrings are counted (stopping at the
 budget), and the run's peak memory is estimated from the count
@@ -32,6 +36,7 @@ which names the memory it would need, before anything large is allocated.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import traceback
 import warnings
@@ -176,9 +181,9 @@ class Subspace:
             tolerances need does not fit ``max_memory``: ``"raise"``
             (MemoryBudgetError, default) or ``"coarsen"``, the approximate
             path for registers beyond exact reach: the largest cutoff on the
-            ladder below (down to 5 × E_drive) whose run fits, its error
-            estimated against the next lower cutoff and reported like any
-            other (``on_excess`` acts when it exceeds the tolerances);
+            ladder (down to 5 × E_drive) whose run fits, its error estimated
+            against the next lower cutoff and reported like any other
+            (``on_excess`` acts when it exceeds the tolerances);
             ``settings["coarsened"]`` is then True.
         on_excess: ``"warn"`` (TruncationWarning, default), ``"raise"``
             (BackendError) or ``"ignore"`` when an error estimate exceeds its tolerance.
@@ -348,32 +353,59 @@ class Subspace:
         Counts the basis at the cutoff the run would end at (the explicit
         ``energy_cutoff``; for the automatic search :func:`planned_cutoff`,
         where it stops for typical molecules) and adds up the run's arrays.
-        Counting stops at the budget (``complete=False``), so the call is
-        cheap for graphs that do not fit. A scheduler runs graphs whose
-        estimate exceeds ``budget / workers`` alone.
+        When that exceeds the budget, the automatic search's own way out is
+        estimated instead: the result one step lower, estimated from the run
+        below it (kept beside it; see the module docstring) — the returned
+        ``energy_cutoff`` says which. Counting stops at the budget
+        (``complete=False``), so the call is cheap for graphs that do not
+        fit. A scheduler runs graphs whose estimate exceeds ``budget / workers`` alone.
         """
         times = check_evaluation_times(evaluation_times)
         drive = read_sequence(sequence, "subspace: memory estimate")
         steps = pieces(drive, [t * drive.duration for t in times], self.dt)
-        cutoff = self.energy_cutoff
-        if cutoff is None:
-            cutoff = math.inf if self.tolerance == 0.0 else planned_cutoff(drive.n_qubits)
         budget = self.memory_budget
         vectors = vector_bytes(steps)
         cap = states_within(budget, drive.n_groups, vectors)
-        try:
-            basis = rydberg_basis(drive.interactions, cutoff * drive.drive_scale, max_states=cap)
-        except BasisTooLargeError:
-            lower = run_bytes(cap + 1, 0, drive.n_groups, vectors)
-            return MemoryEstimate(lower, cap + 1, 0, cutoff, budget, complete=False)
-        previous = basis.dim if self.energy_cutoff is None else 0  # the search's previous run: ≤ this one
-        needed = self._bytes(drive, basis, vectors, len(times), previous)
-        return MemoryEstimate(needed, basis.dim, basis.n_couplings, cutoff, budget)
+        n_times = len(times)
+
+        def count(cutoff: float) -> SubspaceBasis | None:
+            try:
+                return rydberg_basis(drive.interactions, cutoff * drive.drive_scale, max_states=cap)
+            except BasisTooLargeError:
+                return None
+
+        def estimate(cutoff: float, previous: bool) -> MemoryEstimate:
+            basis = count(cutoff)
+            if basis is None:
+                lower = run_bytes(cap + 1, 0, drive.n_groups, vectors)
+                return MemoryEstimate(lower, cap + 1, 0, cutoff, budget, complete=False)
+            previous_dim = basis.dim if previous else 0  # the search's previous run: ≤ this one
+            needed = self._bytes(drive, basis, vectors, n_times, previous_dim)
+            return MemoryEstimate(needed, basis.dim, basis.n_couplings, cutoff, budget)
+
+        if self.energy_cutoff is not None or self.tolerance == 0.0:
+            return estimate(math.inf if self.energy_cutoff is None else self.energy_cutoff, previous=False)
+        planned = estimate(planned_cutoff(drive.n_qubits), previous=True)
+        first = planned.energy_cutoff / _AUTO_STEP  # where the search starts
+        if planned.fits or (result := count(first)) is None or (below := count(first / _AUTO_STEP)) is None:
+            return planned
+        needed = max(  # the result at the start, estimated from the run below it (kept beside it)
+            self._bytes(drive, result, vectors, n_times, 0),
+            self._bytes(drive, below, vectors, n_times, result.dim, previous_kept=True),
+        )
+        from_below = MemoryEstimate(needed, result.dim, result.n_couplings, first, budget)
+        return from_below if from_below.fits else planned
 
     # -- internals
 
     def _bytes(
-        self, drive: Drive, basis: SubspaceBasis, vectors: int, n_times: int, previous_dim: int
+        self,
+        drive: Drive,
+        basis: SubspaceBasis,
+        vectors: int,
+        n_times: int,
+        previous_dim: int,
+        previous_kept: bool = False,
     ) -> int:
         return run_bytes(
             basis.dim,
@@ -381,16 +413,25 @@ class Subspace:
             drive.n_groups,
             vectors,
             previous_bytes=previous_bytes(previous_dim, n_times),
-            previous_kept=self.criterion == "bitstrings",
+            previous_kept=previous_kept or self.criterion == "bitstrings",
         )
 
     def _basis(
-        self, drive: Drive, cutoff: float, vectors: int, n_times: int, previous_dim: int, label: str
+        self,
+        drive: Drive,
+        cutoff: float,
+        vectors: int,
+        n_times: int,
+        previous_dim: int,
+        label: str,
+        previous_kept: bool = False,
     ) -> tuple[SubspaceBasis, int]:
         """The basis at ``cutoff`` and its run's estimated peak memory (bytes).
 
         ``vectors``: the evolution's bytes per kept bitstring
-        (:func:`~qgnn.backends.subspace.propagator.vector_bytes`); ``n_times``: evaluation times.
+        (:func:`~qgnn.backends.subspace.propagator.vector_bytes`); ``n_times``: evaluation times;
+        ``previous_dim``: the basis of the run kept beside this one (while it is built, or
+        throughout with ``previous_kept``).
 
         The bitstrings are counted first (stopping at the budget) and the
         run refused before anything large is allocated.
@@ -419,7 +460,7 @@ class Subspace:
                 needed,
                 budget,
             ) from exc
-        needed = self._bytes(drive, basis, vectors, n_times, previous_dim)
+        needed = self._bytes(drive, basis, vectors, n_times, previous_dim, previous_kept)
         if needed > budget:
             dim, n_couplings = basis.dim, basis.n_couplings
             del basis  # not kept alive by the exception's frame
@@ -442,8 +483,10 @@ class Subspace:
         peak: dict[float, int] = {}
         leaked_at: dict[float, np.ndarray] = {}
 
-        def basis_at(cutoff: float, previous_dim: int) -> SubspaceBasis:
-            basis, peak[cutoff] = self._basis(drive, cutoff, vectors, len(times), previous_dim, label)
+        def basis_at(cutoff: float, previous_dim: int, previous_kept: bool = False) -> SubspaceBasis:
+            basis, peak[cutoff] = self._basis(
+                drive, cutoff, vectors, len(times), previous_dim, label, previous_kept
+            )
             return basis
 
         def run_in(basis: SubspaceBasis, cutoff: float) -> Observables:
@@ -477,6 +520,12 @@ class Subspace:
                 return obs, cutoff, _estimate(diff, cutoff / _AUTO_STEP)
             raise exc
 
+        def from_below(obs: Observables, cutoff: float) -> Difference:
+            """The estimate of ``obs`` (at ``cutoff``) from the run one step below, ``obs`` kept beside it."""
+            lower = cutoff / _AUTO_STEP
+            coarse = run_in(basis_at(lower, obs.basis.dim, previous_kept=True), lower)
+            return _estimate(difference(coarse, obs, self.criterion), lower)
+
         diff: Difference | None = None
         excess, reason, coarsened = False, "", False
         first = math.inf if self.tolerance == 0.0 else _start_cutoff(drive.n_qubits)
@@ -493,9 +542,19 @@ class Subspace:
                     excess = True
                     reason = f"cutoff {nxt:g} exceeds max_basis={self.max_basis}; {cutoff:g} is unchecked"
                     break
-                except MemoryBudgetError:
-                    cutoff = nxt
-                    raise
+                except MemoryBudgetError as exc:
+                    # the next cutoff does not fit: estimate this one from below (if not done yet); the
+                    # search's rule accepts it when that is within the tolerances, else it is over budget
+                    if diff is None:
+                        with contextlib.suppress(MemoryBudgetError):
+                            diff = from_below(obs, cutoff)
+                    if diff is not None and self._within(diff, safety):
+                        break
+                    if diff is None or self.over_budget != "coarsen":
+                        cutoff = nxt
+                        raise exc
+                    coarsened = True
+                    break
                 coarse = lighter(obs)
                 obs = None  # only the moments stay while the finer basis runs
                 finer = run_in(finer_basis, nxt)

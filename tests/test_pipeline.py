@@ -282,3 +282,16 @@ def test_failure_names_the_callers_nodes(pipeline: FeaturePipeline) -> None:
     star = nx.relabel_nodes(nx.star_graph(6), {0: "hub", **{k: f"leaf{k}" for k in range(1, 7)}})
     (result,) = pipeline.run([star])
     assert not result.ok and "hub" in str(result.error)
+
+
+def test_worker_pools_start_the_largest_graphs_first() -> None:
+    """The longest runs go first, so that a big graph does not start when the other workers are done."""
+    from types import SimpleNamespace
+
+    from qgnn.features.pipeline import _largest_first
+
+    sizes = [3, 12, 5, 12, 8]
+    tasks = [SimpleNamespace(position=k, graph=nx.path_graph(n)) for k, n in enumerate(sizes)]
+    ordered = _largest_first(tasks)  # type: ignore[arg-type]
+    assert [t.graph.number_of_nodes() for t in ordered] == [12, 12, 8, 5, 3]
+    assert [t.position for t in ordered][:2] == [1, 3]  # ties keep their order

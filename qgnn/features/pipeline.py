@@ -223,6 +223,11 @@ def _sequence_key(sequence: pulser.Sequence, config: _Config) -> str:
     )
 
 
+def _largest_first(tasks: list[_Task]) -> list[_Task]:
+    """Tasks by decreasing number of atoms: the longest runs start first, so workers finish together."""
+    return sorted(tasks, key=lambda task: task.graph.number_of_nodes(), reverse=True)
+
+
 def _work(task: _Task) -> _Outcome:
     """Embed (unless cached), build and run one graph; never raises for a graph's own failure."""
     start = time.perf_counter()
@@ -745,7 +750,7 @@ class FeaturePipeline:
                 initializer=_init_worker,
                 initargs=(self.threads_per_worker,),
             ) as pool:
-                futures: list[Future[_Outcome]] = [pool.submit(_work, task) for task in tasks]
+                futures: list[Future[_Outcome]] = [pool.submit(_work, task) for task in _largest_first(tasks)]
                 for future in futures_as_completed(futures):
                     yield future.result()
 
@@ -809,7 +814,7 @@ class FeaturePipeline:
             client.run(_init_worker, self.threads_per_worker)
             futures = {
                 client.submit(_work_in_pool_thread, task, self.threads_per_worker, pure=False): task
-                for task in tasks
+                for task in _largest_first(tasks)
             }
             for future in as_completed(futures):
                 task = futures[future]

@@ -255,7 +255,7 @@ def mutag(results: Path) -> str:
         outcome += f" ({coarsened} of them coarsened to fit the memory budget)"
     if failed:
         kinds = sorted({str(why).split(":")[0] for why in data["failed"].values()})
-        outcome += f", {failed} failed ({_and(kinds)})"
+        outcome += f", {failed} failed ({_and(kinds)}: graphs {_and([str(g) for g in data['failed']])})"
     return (
         "Every MUTAG graph, default pipeline with "
         f"`Subspace(over_budget='{settings['over_budget']}')` (memory budget"
@@ -263,8 +263,8 @@ def mutag(results: Path) -> str:
         f"{settings['memory_budget_bytes'] * data['machine']['cpus'] / 2**30:.1f} GiB for a graph retried "
         "alone), cold cache, "
         f"{settings['workers']} workers: {outcome} in {data['wall_s'] / 60:.1f} min, peak RSS "
-        f"{data['peak_rss_mb']['main'] / 1024:.1f} GB (main process, which runs the big graphs alone) and "
-        f"{data['peak_rss_mb']['largest_worker'] / 1024:.1f} GB (largest worker); largest error estimates "
+        f"{data['peak_rss_mb']['main'] / 1024:.2f} GiB (main process, which runs the big graphs alone) and "
+        f"{data['peak_rss_mb']['largest_worker'] / 1024:.2f} GiB (largest worker); largest error estimates "
         f"{_and(estimates)} (`benchmarks/mutag_full.py`{_run_at(data)})." + _mutag_memory(results)
     )
 
@@ -319,6 +319,11 @@ def gpu(results: Path) -> str:
             subspace = "not run"
         elif mine["settings"].get("coarsened"):
             subspace = f"over its memory budget, coarsened: {mine['seconds']:.0f} s"
+        elif _from_below(mine["settings"]):
+            subspace = (
+                f"{mine['seconds']:.1f} s (cutoff {mine['energy_cutoff']:.3g}, estimated from the step below:"
+                " the next did not fit its memory budget)"
+            )
         else:
             subspace = f"{mine['seconds']:.1f} s"
         sizes.append(
@@ -374,6 +379,12 @@ def gpu(results: Path) -> str:
             f"{_sci(r['truncation_correlation_error'])}, {_sci(r['truncation_js'])}). "
         )
     return text + "(`benchmarks/gpu_table.py`)."
+
+
+def _from_below(settings: dict[str, Any]) -> bool:
+    """The run's result was estimated from a lower cutoff, tried after it (the next did not fit)."""
+    tried = settings.get("cutoffs_tried") or []
+    return len(tried) > 1 and tried[-1] < settings["energy_cutoff"]
 
 
 def _size(row: dict[str, Any]) -> int:

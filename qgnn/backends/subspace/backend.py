@@ -550,9 +550,17 @@ class Subspace:
                             diff = from_below(obs, cutoff)
                     if diff is not None and self._within(diff, safety):
                         break
-                    if diff is None or self.over_budget != "coarsen":
+                    if diff is None:
                         cutoff = nxt
                         raise exc
+                    if self.over_budget != "coarsen":
+                        lower = cutoff / _AUTO_STEP
+                        raise MemoryBudgetError(
+                            f"{exc}. The result at cutoff {cutoff:.3g}, which fits, is estimated from the "
+                            f"one at {lower:.3g}: {self._describe(diff)}, over the tolerances",
+                            exc.needed_bytes,
+                            exc.budget_bytes,
+                        ) from exc
                     coarsened = True
                     break
                 coarse = lighter(obs)

@@ -3,17 +3,17 @@
 For a register with pair interactions U_ij = C6/r_ij⁶ > 0, the interaction
 energy E(x) = Σ_{i<j both excited} U_ij only grows when an excitation is
 added, so the set {x : E(x) ≤ E_max} is closed under removing excitations.
-It is enumerated exactly by adding one excitation at a time (to atoms after
-the last excited one, so each bitstring is produced once) with pruning.
+It is enumerated exactly by a depth-first walk that prunes an excitation
+past the cutoff together with all its supersets.
 
 Closure gives the number of drive couplings for free: each kept bitstring
 with k excitations has exactly k kept neighbours with one excitation fewer,
 so the couplings number Σ_x k(x) — known before any of them is built, which
 the memory estimate uses (:mod:`qgnn.backends.subspace.memory`).
 
-Everything is processed in chunks of bitstrings, so the working memory stays
-a bounded multiple of the basis itself (8 B per state, 1 B per excitation
-count, 8 B per energy; 12 B per coupling).
+The basis takes 8 B per state, 8 B per energy and 1 B per excitation
+count; the scipy couplings (:func:`couplings`, for the trainable engine) are
+built in chunks of bitstrings, 12 B per coupling.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 import scipy.sparse as sp
 
@@ -128,9 +129,11 @@ def rydberg_basis(
 ) -> SubspaceBasis:
     """Enumerate every bitstring whose interaction energy is ≤ ``max_energy``.
 
-    Grows the set one excitation at a time, adding only atoms after the last
-    excited one (each bitstring is produced once); since every U_ij > 0 a
-    pruned bitstring has no kept superset, so the enumeration is exact.
+    A compiled depth-first walk over the atoms (:func:`_enumerate`): since
+    every U_ij ≥ 0 a pruned bitstring has no kept superset, so the
+    enumeration is exact, and it produces the bitstrings already sorted. It
+    counts first (stopping past ``max_states``), then writes: the only
+    memory it allocates is the basis itself (17 B per bitstring).
 
     Args:
         interactions: U_ij (rad/µs), symmetric ``(n, n)``, ≥ 0, zero diagonal.
@@ -152,41 +155,86 @@ def rydberg_basis(
     n = u.shape[0]
     if n > MAX_QUBITS:
         raise BackendError(f"the subspace backend handles at most {MAX_QUBITS} atoms, got {n}")
-    weights = np.int64(1) << np.arange(n - 1, -1, -1, dtype=np.int64)
-    atoms = np.arange(n)
-    masks, energies, counts = [np.zeros(1, np.int64)], [np.zeros(1)], [np.zeros(1, np.uint8)]
-    level_m, level_e, level_last = masks[0], energies[0], np.full(1, -1, np.int64)
-    total = 1
-    step = max(1, _CHUNK_PAIRS // n)
-    for k in range(1, n + 1):
-        parts = []
-        for start in range(0, level_m.size, step):
-            stop = start + step
-            m, e, last = level_m[start:stop], level_e[start:stop], level_last[start:stop]
-            inc = state_bits(m, n) @ u  # energy added by exciting atom j
-            rows, cols = np.nonzero((atoms[None, :] > last[:, None]) & (e[:, None] + inc <= max_energy))
-            parts.append((m[rows] | weights[cols], e[rows] + inc[rows, cols], cols.astype(np.int64)))
-            total += rows.size
-            if max_states is not None and total > max_states:
-                raise BasisTooLargeError(
-                    f"more than {max_states} bitstrings have interaction energy ≤ {max_energy:g} rad/µs"
-                )
-        if not parts or sum(p[0].size for p in parts) == 0:
-            break
-        level_m = np.concatenate([p[0] for p in parts])
-        level_e = np.concatenate([p[1] for p in parts])
-        level_last = np.concatenate([p[2] for p in parts])
-        masks.append(level_m)
-        energies.append(level_e)
-        counts.append(np.full(level_m.size, k, np.uint8))
-    del level_m, level_e, level_last
-    states = np.concatenate(masks)
-    del masks
-    order = np.argsort(states, kind="stable")
-    states = states[order]
-    interaction = np.concatenate(energies)[order]
-    n_excited = np.concatenate(counts)[order]
+    limit = -1 if max_states is None else int(max_states)
+    no_states, no_energies, no_counts = np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.uint8)
+    dim = _enumerate(u, float(max_energy), limit, no_states, no_energies, no_counts, False)
+    if dim < 0:
+        raise BasisTooLargeError(
+            f"more than {max_states} bitstrings have interaction energy ≤ {max_energy:g} rad/µs"
+        )
+    states, interaction, n_excited = np.empty(dim, np.int64), np.empty(dim), np.empty(dim, np.uint8)
+    _enumerate(u, float(max_energy), -1, states, interaction, n_excited, True)
     return SubspaceBasis(n, states, interaction, n_excited, u, float(max_energy))
+
+
+@nb.njit(cache=True)
+def _enumerate(
+    u: np.ndarray,
+    max_energy: float,
+    limit: int,
+    states: np.ndarray,
+    energies: np.ndarray,
+    counts: np.ndarray,
+    write: bool,
+) -> int:
+    """Count (and with ``write``, store) the kept bitstrings in increasing order; −1 past ``limit`` (≥ 0).
+
+    A depth-first walk deciding atom 0 (the most significant bit) first and
+    "not excited" before "excited", so bitstrings come out sorted. Along the
+    path, ``added[r]`` holds Σ_{i excited} U_ij of the last state that
+    excited an atom (``r`` = its depth), so E grows by one entry per
+    excitation; an excitation past ``max_energy`` is pruned with all its
+    supersets (every U_ij ≥ 0).
+    """
+    n = u.shape[0]
+    added = np.zeros((n + 1, n))
+    source = np.zeros(n + 1, np.int64)  # the row of ``added`` valid at each depth
+    state = np.zeros(n + 1, np.int64)
+    energy = np.zeros(n + 1)
+    excited = np.zeros(n + 1, np.int64)
+    branch = np.zeros(n + 1, np.int64)  # 0: "not excited" next, 1: "excited" next, 2: done
+    count = 0
+    depth = 0
+    while True:
+        if depth == n:
+            if limit >= 0 and count >= limit:
+                return -1
+            if write:
+                states[count] = state[n]
+                energies[count] = energy[n]
+                counts[count] = excited[n]
+            count += 1
+            depth -= 1
+            continue
+        if branch[depth] == 0:
+            branch[depth] = 1
+            nxt = depth + 1
+            state[nxt], energy[nxt], excited[nxt], source[nxt] = (
+                state[depth],
+                energy[depth],
+                excited[depth],
+                source[depth],
+            )
+            branch[nxt] = 0
+            depth = nxt
+            continue
+        if branch[depth] == 1:
+            branch[depth] = 2
+            e = energy[depth] + added[source[depth], depth]
+            if e <= max_energy:
+                nxt = depth + 1
+                state[nxt] = state[depth] | (np.int64(1) << np.int64(n - 1 - depth))
+                energy[nxt] = e
+                excited[nxt] = excited[depth] + 1
+                for j in range(n):
+                    added[nxt, j] = added[source[depth], j] + u[depth, j]
+                source[nxt] = nxt
+                branch[nxt] = 0
+                depth = nxt
+                continue
+        if depth == 0:
+            return count
+        depth -= 1
 
 
 def couplings(basis: SubspaceBasis) -> sp.csr_array:

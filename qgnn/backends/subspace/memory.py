@@ -1,8 +1,8 @@
 """Memory of a subspace run, estimated before anything large is allocated, and the budget it must fit.
 
 A run at one cutoff goes through three phases, each with its own peak:
-building the basis (states, interaction energies, excitation counts, and
-their sorting; beside it the previous cutoff's probabilities), assembling
+building the basis (states, interaction energies and excitation counts,
+enumerated in order; beside it the previous cutoff's probabilities), assembling
 the drive's couplings (each state's parents: one int32 index per coupling;
 the couplings number Σ_x n_exc(x), known as soon as the basis is), and the
 evolution (the parents' lists, the vectors of the Chebyshev recurrence and
@@ -31,8 +31,6 @@ MEMORY_SHARE = 0.3
 _FIXED_BYTES = 96 * 2**20
 #: Per kept bitstring: the basis (state 8 B, interaction energy 8 B, excitations 1 B) ...
 _BASIS = 8 + 8 + 1
-#: ... the peak while it is enumerated and sorted (levels, sort order, reordered copies) ...
-_BUILD = 41
 #: ... every state's offset into the parents' lists (int64) while they are written ...
 _OFFSETS = 8
 #: ... and, from then on, the couplings per state (uint8) and the offsets kept every 1024 states.
@@ -125,7 +123,7 @@ def run_bytes(
         previous_kept: they stay alive through the whole run (the ``"bitstrings"`` criterion).
     """
     basis = _BASIS + (n_groups if n_groups > 1 else 0)  # + one count per state and detuning group
-    build = _BUILD * dim
+    build = _BASIS * dim
     assembly = (basis + _OFFSETS) * dim + _PARENT * n_couplings
     evolution = (basis + _OPERATORS + vectors) * dim + _PARENT * n_couplings
     previous = previous_bytes if previous_kept else 0

@@ -454,3 +454,23 @@ def test_measurement_is_read_only_and_pickles() -> None:
             bitstrings=np.array([1, 0]),
             bitstring_probabilities=np.array([[0.5, 0.5]]),
         )
+
+
+@pytest.mark.parametrize("n_qubits", [1, 7, 40])
+def test_moments_match_dense_sums_over_the_bit_matrix(n_qubits: int) -> None:
+    """⟨n_i⟩, ⟨n_i n_j⟩ and P(k) from the compiled pass against numpy sums over the states' bits."""
+    from qgnn.backends.base import moments, state_bits
+
+    rng = np.random.default_rng(n_qubits)
+    n_states = min(2**n_qubits, 1000)
+    states = np.sort(rng.choice(2**min(n_qubits, 40), size=n_states, replace=False)).astype(np.int64)
+    probs = rng.random((3, n_states))
+    probs[1, ::3] = 0.0  # zero weights are skipped
+    probs /= probs.sum(axis=1, keepdims=True)
+    occ, corr, exc = moments(states, probs, n_qubits)
+    bits = state_bits(states, n_qubits)
+    np.testing.assert_allclose(occ, probs @ bits, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(corr, np.einsum("tk,ki,kj->tij", probs, bits, bits), rtol=1e-12, atol=1e-15)
+    counts = bits.sum(axis=1).astype(int)
+    want = np.stack([np.bincount(counts, weights=p, minlength=n_qubits + 1) for p in probs])
+    np.testing.assert_allclose(exc, want, rtol=1e-12, atol=1e-15)

@@ -541,11 +541,9 @@ def test_memory_estimate_bounds_the_traced_allocations(monkeypatch: pytest.Monke
     """
     import tracemalloc
 
-    import qgnn.backends.base
     import qgnn.backends.subspace.basis
     from qgnn.backends.subspace.memory import _FIXED_BYTES
 
-    monkeypatch.setattr(qgnn.backends.base, "_MOMENT_CHUNK", 1 << 12)
     monkeypatch.setattr(qgnn.backends.subspace.basis, "_CHUNK_PAIRS", 1 << 12)
     cases = [
         (_qek(_molecule(14, seed=14)), Subspace(energy_cutoff=math.inf), (0.5, 1.0)),

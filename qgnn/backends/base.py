@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+import numba as nb
 import numpy as np
 import pulser
 
@@ -27,8 +29,12 @@ from qgnn.errors import BackendError, InvalidInputError
 
 #: Largest register whose dense ``(T, 2**n)`` probabilities :attr:`Measurement.probabilities` builds.
 MAX_DENSE_QUBITS = 24
-#: Bitstring × qubit entries processed at once by :func:`moments` (bounds its work arrays to ~16 MB).
-_MOMENT_CHUNK = 1 << 20
+#: Blocks of states summed apart by :func:`moments` (spread over numba's threads).
+_MOMENT_BLOCKS = 64
+#: Held while a parallel numba kernel (or a run of them) executes: launches from several Python
+#: threads at once (e.g. a threaded Dask worker) take turns, since numba's fallback threading layer
+#: (workqueue) is not thread-safe. Reentrant, so a holder may call a function that takes it.
+NUMBA_LAUNCH_LOCK = threading.RLock()
 
 
 def _frozen(value: Any) -> Any:
@@ -77,8 +83,10 @@ def moments(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """⟨n_i⟩, ⟨n_i n_j⟩ and P(k excitations) of a distribution over some basis states.
 
-    The one place these sums are computed; memory stays bounded (chunks of
-    basis states), whatever the number of states.
+    The one place these sums are computed: one compiled pass over the states
+    (each state adds its probability to the pairs of its excited atoms), on
+    numba's threads, each summing its own blocks of states; memory beyond
+    the results is a few partial sums, whatever the number of states.
 
     Args:
         states: basis states as integers (qubit 0 = most significant bit), shape ``(K,)``.
@@ -88,25 +96,44 @@ def moments(
     Returns:
         occupations ``(T, n)``, correlations ``(T, n, n)``, excitation distribution ``(T, n + 1)``.
     """
-    states = np.asarray(states, dtype=np.int64)
-    probs = np.asarray(probabilities, dtype=np.float64)
+    states = np.ascontiguousarray(states, dtype=np.int64)
+    probs = np.ascontiguousarray(probabilities, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[1] != states.size:
         raise InvalidInputError(f"probabilities must have shape (T, {states.size}), got {probs.shape}")
-    n_times = probs.shape[0]
-    occ = np.zeros((n_times, n_qubits))
-    corr = np.zeros((n_times, n_qubits, n_qubits))
-    exc = np.zeros((n_times, n_qubits + 1))
-    step = max(1, _MOMENT_CHUNK // max(n_qubits, 1))
-    for start in range(0, states.size, step):
-        bits = state_bits(states[start : start + step], n_qubits)
-        count = bits.sum(axis=1).astype(np.int64)
-        for t in range(n_times):
-            p = probs[t, start : start + step]
-            weighted = bits * p[:, None]
-            occ[t] += weighted.sum(axis=0)
-            corr[t] += weighted.T @ bits
-            exc[t] += np.bincount(count, weights=p, minlength=n_qubits + 1)
+    with NUMBA_LAUNCH_LOCK:
+        corr, exc = _moment_sums(states, probs, n_qubits)
+    corr = corr + np.swapaxes(np.triu(corr, 1), 1, 2)  # the pairs were summed once (i ≤ j)
+    occ = np.ascontiguousarray(np.diagonal(corr, axis1=1, axis2=2))
     return occ, corr, exc
+
+
+@nb.njit(cache=True, parallel=True)
+def _moment_sums(states: np.ndarray, probs: np.ndarray, n_qubits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Σ_x p(x) n_i n_j over each state's excited pairs i ≤ j, and Σ_x p(x) per excitation count."""
+    n_times = probs.shape[0]
+    n_blocks = _MOMENT_BLOCKS
+    size = (states.size + n_blocks - 1) // n_blocks
+    corr = np.zeros((n_blocks, n_times, n_qubits, n_qubits))
+    exc = np.zeros((n_blocks, n_times, n_qubits + 1))
+    for block in nb.prange(n_blocks):
+        excited = np.empty(n_qubits, np.int64)
+        for k in range(block * size, min(states.size, (block + 1) * size)):
+            s = states[k]
+            count = 0
+            for i in range(n_qubits):
+                if s >> np.int64(n_qubits - 1 - i) & np.int64(1):
+                    excited[count] = i
+                    count += 1
+            for t in range(n_times):
+                p = probs[t, k]
+                if p == 0.0:
+                    continue
+                exc[block, t, count] += p
+                for a in range(count):
+                    i = excited[a]
+                    for b in range(a, count):
+                        corr[block, t, i, excited[b]] += p
+    return corr.sum(axis=0), exc.sum(axis=0)
 
 
 @dataclass(frozen=True, eq=False)

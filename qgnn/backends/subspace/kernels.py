@@ -27,27 +27,28 @@ not thread-safe.
 
 from __future__ import annotations
 
-import threading
-
 import numba as nb
 import numpy as np
 
-#: Held while a parallel kernel (or a run of them) executes.
-LAUNCH_LOCK = threading.Lock()
+from qgnn.backends.base import NUMBA_LAUNCH_LOCK
+
+#: Held while a parallel kernel (or a run of them) executes (the lock every numba launch takes).
+LAUNCH_LOCK = NUMBA_LAUNCH_LOCK
 #: States per stored offset into the parents' lists; parallel chunks start at multiples of it.
 BLOCK = 1024
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, parallel=True)
 def _write_parents(states: np.ndarray, n_qubits: int, offsets: np.ndarray, out: np.ndarray) -> None:
     """Every state's parents, found by one merge per atom, written at ``offsets[k]`` + the atom's rank.
 
     For atom j, over the states k with j excited, in order, the parents
     p = k ^ bit_j increase too, so a pointer walks ``states`` once (no binary
     search). p goes to position j's rank among the atoms excited in k (most
-    significant atom first, so each list is increasing).
+    significant atom first, so each list is increasing). Atoms write
+    disjoint slots, so they run on numba's threads.
     """
-    for j in range(n_qubits):
+    for j in nb.prange(n_qubits):
         bit = np.int64(1) << np.int64(n_qubits - 1 - j)
         above = ~((bit << np.int64(1)) - np.int64(1))  # the atoms before j (more significant bits)
         pointer = 0
@@ -91,7 +92,8 @@ def parents(
     offsets = np.zeros(states.size + 1, np.int64)
     np.cumsum(n_excited, dtype=np.int64, out=offsets[1:])
     out = np.empty(int(offsets[-1]), np.int32)
-    _write_parents(states, n_qubits, offsets, out)
+    with LAUNCH_LOCK:
+        _write_parents(states, n_qubits, offsets, out)
     block_offsets = offsets[::BLOCK].copy()
     del offsets
     degree = n_excited.copy()

@@ -318,7 +318,8 @@ def gpu(results: Path) -> str:
         if mine is None:
             subspace = "not run"
         elif mine["settings"].get("coarsened"):
-            subspace = f"over its memory budget, coarsened: {mine['seconds']:.0f} s"
+            cutoff = mine["energy_cutoff"]
+            subspace = f"over its memory budget, coarsened (cutoff {cutoff:.3g}): {mine['seconds']:.0f} s"
         elif _from_below(mine["settings"]):
             subspace = (
                 f"{mine['seconds']:.1f} s (cutoff {mine['energy_cutoff']:.3g}, estimated from the step below:"
@@ -378,7 +379,7 @@ def gpu(results: Path) -> str:
             f"(estimates {_sci(r['truncation_occupation_error'])}, "
             f"{_sci(r['truncation_correlation_error'])}, {_sci(r['truncation_js'])}). "
         )
-    return text + "(`benchmarks/gpu_table.py`)."
+    return text + f"(`benchmarks/gpu_table.py`, Subspace{_run_at(data)})."
 
 
 def _from_below(settings: dict[str, Any]) -> bool:

@@ -29,7 +29,7 @@ from qgnn.errors import BackendError, InvalidInputError
 
 #: Largest register whose dense ``(T, 2**n)`` probabilities :attr:`Measurement.probabilities` builds.
 MAX_DENSE_QUBITS = 24
-#: Blocks of states summed apart by :func:`moments` (spread over numba's threads).
+#: Most blocks of states summed apart by :func:`moments` (four per numba thread).
 _MOMENT_BLOCKS = 64
 #: Held while a parallel numba kernel (or a run of them) executes: launches from several Python
 #: threads at once (e.g. a threaded Dask worker) take turns, since numba's fallback threading layer
@@ -100,18 +100,20 @@ def moments(
     probs = np.ascontiguousarray(probabilities, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[1] != states.size:
         raise InvalidInputError(f"probabilities must have shape (T, {states.size}), got {probs.shape}")
+    n_blocks = min(_MOMENT_BLOCKS, 4 * nb.get_num_threads())  # partial sums: n_blocks × T × n² × 8 B
     with NUMBA_LAUNCH_LOCK:
-        corr, exc = _moment_sums(states, probs, n_qubits)
+        corr, exc = _moment_sums(states, probs, n_qubits, n_blocks)
     corr = corr + np.swapaxes(np.triu(corr, 1), 1, 2)  # the pairs were summed once (i ≤ j)
     occ = np.ascontiguousarray(np.diagonal(corr, axis1=1, axis2=2))
     return occ, corr, exc
 
 
 @nb.njit(cache=True, parallel=True)
-def _moment_sums(states: np.ndarray, probs: np.ndarray, n_qubits: int) -> tuple[np.ndarray, np.ndarray]:
+def _moment_sums(
+    states: np.ndarray, probs: np.ndarray, n_qubits: int, n_blocks: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Σ_x p(x) n_i n_j over each state's excited pairs i ≤ j, and Σ_x p(x) per excitation count."""
     n_times = probs.shape[0]
-    n_blocks = _MOMENT_BLOCKS
     size = (states.size + n_blocks - 1) // n_blocks
     corr = np.zeros((n_blocks, n_times, n_qubits, n_qubits))
     exc = np.zeros((n_blocks, n_times, n_qubits + 1))

@@ -25,7 +25,9 @@ evolution plus the previous one (≈ 0.6× of it). When the next cutoff's run
 would not fit the memory budget, the current result is compared with the
 run one step *below* it instead (the same estimate, from the other side;
 the result is kept beside that run): within the tolerances it is accepted
-like any other, else the sequence is over budget.
+like any other, else the sequence is over budget. So the budget can decide
+between two results that are both within the tolerances (e.g. a pipeline
+worker's share accepts 20 where the whole budget would reach 23.8).
 
 Memory: before a basis is built its bitstrings are counted (stopping at the
 budget), and the run's peak memory is estimated from the count
@@ -284,8 +286,11 @@ class Subspace:
     def cache_key(self) -> dict[str, Any]:
         """Backend name, versions and every setting that changes results.
 
-        Not the memory budget nor ``over_budget``: they change a result only
-        when it is coarsened, and the pipeline does not cache coarsened results.
+        Not the memory budget nor ``over_budget``: past the tolerances they
+        change a result only when it is coarsened, and the pipeline does not
+        cache coarsened results. Within them, a smaller budget can end the
+        search one step lower (estimated from below, see the module
+        docstring): a different result, but one within the same tolerances.
         """
         return {
             "name": self.name,

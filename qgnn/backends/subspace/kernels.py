@@ -31,6 +31,7 @@ import numba as nb
 import numpy as np
 
 from qgnn.backends.base import NUMBA_LAUNCH_LOCK
+from qgnn.backends.subspace.basis import BasisTooLargeError
 
 #: Held while a parallel kernel (or a run of them) executes (the lock every numba launch takes).
 LAUNCH_LOCK = NUMBA_LAUNCH_LOCK
@@ -89,6 +90,8 @@ def parents(
         spectral bounds. Peak memory besides the basis: 4 B per coupling and
         8 B per state (the offsets of every state, freed once written).
     """
+    if states.size >= np.iinfo(np.int32).max:
+        raise BasisTooLargeError(f"{states.size} bitstrings: more than int32 indices can address")
     offsets = np.zeros(states.size + 1, np.int64)
     np.cumsum(n_excited, dtype=np.int64, out=offsets[1:])
     out = np.empty(int(offsets[-1]), np.int32)

@@ -101,6 +101,7 @@ def chebyshev(
     v_prev: np.ndarray = psi.real.copy() if real else np.array(psi, dtype=np.complex128)
     del psi
     detuning = np.asarray(piece.detuning, dtype=np.float64)
+    assert detuning.size == ops.counts.shape[0], "one detuning per group"  # the kernels do not check
     energy = ops.basis.interaction
     with LAUNCH_LOCK:
         lo, hi = spectral_bounds(ops.degree, energy, ops.counts, detuning, abs(piece.coupling))

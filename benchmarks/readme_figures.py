@@ -283,11 +283,18 @@ def _mutag_memory(results: Path) -> str:
     bands = data["bands"]
     over = [g for g in data["graphs"] if g["fits"] == "over"]
     needs = [f"{g['bytes'] / 2**30:.1f} GiB ({g['atoms']} atoms)" for g in over]
-    return (
+    alone = [g for g in data["graphs"] if g["fits"] == "alone"]
+    lower = sorted({g["cutoff"] for g in alone} - {max(g["cutoff"] for g in data["graphs"])})
+    at_lower = [str(g["graph"]) for g in alone if g["cutoff"] in lower]
+    text = (
         f" Memory estimates (`--estimate-only`{_run_at(data)}): "
-        f"{sum(b['worker'] for b in bands)} graphs fit a worker's share, {sum(b['alone'] for b in bands)} "
-        f"only the whole budget, {len(over)} are over it, needing {_and(needs)}."
+        f"{sum(b['worker'] for b in bands)} graphs fit a worker's share, {len(alone)} only the whole budget"
     )
+    if at_lower:
+        text += (
+            f" (graphs {_and(at_lower)} at cutoff {_and([f'{c:.3g}' for c in lower])}, estimated from below)"
+        )
+    return text + (f", {len(over)} are over it, needing {_and(needs)}." if over else ", none is over it.")
 
 
 def calibration(results: Path) -> str:
@@ -385,7 +392,8 @@ def gpu(results: Path) -> str:
 def _from_below(settings: dict[str, Any]) -> bool:
     """The run's result was estimated from a lower cutoff, tried after it (the next did not fit)."""
     tried = settings.get("cutoffs_tried") or []
-    return len(tried) > 1 and tried[-1] < settings["energy_cutoff"]
+    cutoff = settings["energy_cutoff"]
+    return len(tried) > 1 and math.isfinite(cutoff) and tried[-1] < cutoff
 
 
 def _size(row: dict[str, Any]) -> int:

@@ -463,7 +463,7 @@ def test_moments_match_dense_sums_over_the_bit_matrix(n_qubits: int) -> None:
 
     rng = np.random.default_rng(n_qubits)
     n_states = min(2**n_qubits, 1000)
-    states = np.sort(rng.choice(2**min(n_qubits, 40), size=n_states, replace=False)).astype(np.int64)
+    states = np.sort(rng.choice(2 ** min(n_qubits, 40), size=n_states, replace=False)).astype(np.int64)
     probs = rng.random((3, n_states))
     probs[1, ::3] = 0.0  # zero weights are skipped
     probs /= probs.sum(axis=1, keepdims=True)

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qgnn.backends.base import js_divergence, moments
+from qgnn.backends.base import NUMBA_LAUNCH_LOCK, js_divergence, moments
 from qgnn.backends.subspace.basis import SubspaceBasis
-from qgnn.backends.subspace.kernels import LAUNCH_LOCK, kept_children, leaked_weight_sum
+from qgnn.backends.subspace.kernels import kept_children, leaked_weight_sum
 from qgnn.backends.subspace.propagator import Operators, Run
 
 
@@ -118,7 +118,7 @@ def leaked_weight(
     if basis.is_full or omega_max == 0.0 or n_times == 0:
         return np.zeros(n_times)
     atom_detuning = np.ascontiguousarray(np.array(run.detunings)[:, groups], dtype=np.float64)  # (T, n)
-    with LAUNCH_LOCK:
+    with NUMBA_LAUNCH_LOCK:
         kept = kept_children(basis.states, ops.parents, basis.n_excited)
         return leaked_weight_sum(
             basis.states,

@@ -21,8 +21,8 @@ graph alone uses every core): each thread takes one block-aligned chunk of
 states; the scatters that cross into an earlier chunk (parents via the most
 significant atoms) are added after the parallel pass. Launches from several
 Python threads at once (e.g. a threaded Dask worker) take turns on
-:data:`LAUNCH_LOCK`, since numba's fallback threading layer (workqueue) is
-not thread-safe.
+:data:`~qgnn.backends.base.NUMBA_LAUNCH_LOCK`, since numba's fallback
+threading layer (workqueue) is not thread-safe.
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ import numpy as np
 from qgnn.backends.base import NUMBA_LAUNCH_LOCK
 from qgnn.backends.subspace.basis import BasisTooLargeError
 
-#: Held while a parallel kernel (or a run of them) executes (the lock every numba launch takes).
-LAUNCH_LOCK = NUMBA_LAUNCH_LOCK
 #: States per stored offset into the parents' lists; parallel chunks start at multiples of it.
 BLOCK = 1024
 
@@ -95,7 +93,7 @@ def parents(
     offsets = np.zeros(states.size + 1, np.int64)
     np.cumsum(n_excited, dtype=np.int64, out=offsets[1:])
     out = np.empty(int(offsets[-1]), np.int32)
-    with LAUNCH_LOCK:
+    with NUMBA_LAUNCH_LOCK:
         _write_parents(states, n_qubits, offsets, out)
     block_offsets = offsets[::BLOCK].copy()
     del offsets
@@ -113,6 +111,15 @@ def chunk_bounds(dim: int, n_chunks: int) -> np.ndarray:
     return bounds
 
 
+@nb.njit(cache=True, inline="always")
+def _diagonal(interaction: np.ndarray, counts: np.ndarray, detuning: np.ndarray, k: int) -> float:
+    """D(x_k) = E(x_k) − Σ_g δ_g·counts[g, k] (rad/µs), the diagonal of H at one state."""
+    d = interaction[k]
+    for g in range(detuning.size):
+        d -= detuning[g] * counts[g, k]
+    return d
+
+
 @nb.njit(cache=True, parallel=True)
 def spectral_bounds(
     degree: np.ndarray,
@@ -124,9 +131,7 @@ def spectral_bounds(
     """Gershgorin bounds (min, max) of D ± coupling × degree, D = E − Σ_g δ_g·counts[g]."""
     lo, hi = np.inf, -np.inf
     for k in nb.prange(degree.size):
-        d = interaction[k]
-        for g in range(detuning.size):
-            d -= detuning[g] * counts[g, k]
+        d = _diagonal(interaction, counts, detuning, k)
         radius = coupling * degree[k]
         lo = min(lo, d - radius)
         hi = max(hi, d + radius)
@@ -165,7 +170,6 @@ def chebyshev_step(
     ws = w * scale
     wc = np.conj(w) * scale
     n_chunks = bounds.size - 1
-    n_groups = detuning.size
     zero = v[0] * 0.0  # of v's type: real vectors (real H on a real state) are summed in real arithmetic
     for c in nb.prange(n_chunks):
         start, stop = bounds[c], bounds[c + 1]
@@ -183,9 +187,7 @@ def chebyshev_step(
                 p = parents[f]
                 up += v[p]
                 out[p] += down
-            d = interaction[k] - centre - detuning[0] * counts[0, k]
-            for g in range(1, n_groups):
-                d -= detuning[g] * counts[g, k]
+            d = _diagonal(interaction, counts, detuning, k) - centre
             out[k] = scale * dscale * d * vk + ws * up - keep_prev * prev[k]
             e = m
     for c in range(1, n_chunks):  # the scatters across chunks: each list starts with them (increasing)

@@ -31,9 +31,10 @@ import numba
 import numpy as np
 from scipy.special import jv
 
+from qgnn.backends.base import NUMBA_LAUNCH_LOCK
 from qgnn.backends.subspace.basis import SubspaceBasis, popcount
 from qgnn.backends.subspace.drive import Piece
-from qgnn.backends.subspace.kernels import LAUNCH_LOCK, chebyshev_step, chunk_bounds, parents, spectral_bounds
+from qgnn.backends.subspace.kernels import chebyshev_step, chunk_bounds, parents, spectral_bounds
 
 #: Chebyshev terms are kept while any Bessel coefficient exceeds this.
 _CHEB_EPS = 1e-15
@@ -103,7 +104,7 @@ def chebyshev(
     detuning = np.asarray(piece.detuning, dtype=np.float64)
     assert detuning.size == ops.counts.shape[0], "one detuning per group"  # the kernels do not check
     energy = ops.basis.interaction
-    with LAUNCH_LOCK:
+    with NUMBA_LAUNCH_LOCK:
         lo, hi = spectral_bounds(ops.degree, energy, ops.counts, detuning, abs(piece.coupling))
     centre = 0.5 * (hi + lo)
     half = 0.5 * (hi - lo) * 1.01 + 1e-9
@@ -127,7 +128,7 @@ def chebyshev(
         bounds = chunk_bounds(ops.dim, numba.get_num_threads())
         structure = (ops.parents, ops.block_offsets, bounds, ops.basis.n_excited)
         step = (*structure, energy, ops.counts, detuning, centre, 2.0 / half, w)
-        with LAUNCH_LOCK:
+        with NUMBA_LAUNCH_LOCK:
             chebyshev_step(*step, v_prev, v_prev, v_cur, 0.5, 0.0, coefs[1], acc)  # T_1 = x
             for k in range(2, n_terms):  # T_k = 2x T_{k−1} − T_{k−2}, written over T_{k−2}
                 chebyshev_step(*step, v_cur, v_prev, v_prev, 1.0, 1.0, coefs[k], acc)

@@ -30,6 +30,7 @@ from qgnn.backends.subspace import (
 )
 from qgnn.backends.subspace.basis import SubspaceBasis, couplings
 from qgnn.backends.subspace.drive import pieces, read_sequence
+from qgnn.backends.subspace.error import Observables
 from qgnn.backends.subspace.memory import run_bytes
 from qgnn.backends.subspace.propagator import vector_bytes
 from qgnn.errors import BackendError, InvalidInputError, QgnnError
@@ -614,8 +615,9 @@ def test_a_next_cutoff_over_budget_is_estimated_from_the_step_below() -> None:
     strict = {"max_memory": budget, "occupation_tolerance": 1e-9}
     with pytest.raises(
         MemoryBudgetError, match=f"cutoff {nxt:g}.*estimated from the one at 16.8.*over the tol"
-    ):
+    ) as over:
         Subspace(**strict).run([seq])
+    assert _held_by(over.value) == []  # nor the run at 20 it was estimated for
     with pytest.warns(TruncationWarning, match="largest that fits max_memory"):
         (approx,) = Subspace(**strict, over_budget="coarsen").run([seq])
     assert approx.settings["coarsened"] is True and approx.settings["cutoffs_tried"] == (first, lower)
@@ -727,13 +729,15 @@ def test_release_cycles_frees_arrays_held_by_a_reference_cycle_after_a_large_run
 
 
 def _held_by(exc: BaseException) -> list[object]:
-    """Bases and arrays over 1000 entries in the frames of an exception's traceback and its cause."""
+    """Bases, runs and arrays over 1000 entries in the frames of an exception's traceback and its cause."""
     held: list[object] = []
     while exc is not None:
         tb = exc.__traceback__
         while tb is not None:
             for value in tb.tb_frame.f_locals.values():
-                if isinstance(value, SubspaceBasis) or (isinstance(value, np.ndarray) and value.size > 1000):
+                if isinstance(value, (SubspaceBasis, Observables)) or (
+                    isinstance(value, np.ndarray) and value.size > 1000
+                ):
                     held.append(value)
                 elif isinstance(value, list) and any(
                     isinstance(v, np.ndarray) and v.size > 1000 for v in value
@@ -753,7 +757,7 @@ def test_a_refused_cutoff_is_not_kept_alive_by_its_error() -> None:
     with pytest.raises(MemoryBudgetError) as refused:
         Subspace(energy_cutoff=20.0, max_memory=built.bytes - 1).run([seq])
     assert _held_by(refused.value) == []
-    # the enumeration stops at the budget's count (its partial lists are what the frames held)
+    # the enumeration stops at the budget's count
     with pytest.raises(MemoryBudgetError, match="more than") as counted:
         Subspace(energy_cutoff=20.0, max_memory=run_bytes(built.basis_dim // 2, 0, 1, 40)).run([seq])
     assert _held_by(counted.value) == []

@@ -125,6 +125,19 @@ def _estimate(diff: Difference, coarse_cutoff: float) -> Difference:
     return Difference(js * diff.js, occupation * diff.occupation, correlation * diff.correlation)
 
 
+def _free_frames(exc: BaseException) -> None:
+    """Clear the locals of the finished frames behind an error and its causes.
+
+    A refused search's finished runs (a basis and its probabilities, GBs for
+    big registers) sit in those frames for as long as the caller keeps the
+    error (e.g. in a list of failures).
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        traceback.clear_frames(seen.__traceback__)
+        seen = seen.__cause__ or seen.__context__
+
+
 def _next_cutoff(cutoff: float) -> float:
     nxt = cutoff * _AUTO_STEP
     return nxt if nxt <= _AUTO_MAX_CUTOFF else math.inf
@@ -341,7 +354,11 @@ class Subspace:
             label = f"{self.name}: sequence {k} of {len(seqs)}"
             drive = read_sequence(seq, label)
             label += f" ({drive.n_qubits} atoms, {drive.duration} ns)"
-            observables, settings = self._solve(drive, times, label)
+            try:
+                observables, settings = self._solve(drive, times, label)
+            except MemoryBudgetError as exc:
+                _free_frames(exc)
+                raise
             release_cycles(settings["memory_bytes"])
             rng = None
             if shots is not None:
@@ -452,9 +469,6 @@ class Subspace:
         try:
             basis = rydberg_basis(drive.interactions, cutoff * drive.drive_scale, max_states=limit)
         except BasisTooLargeError as exc:
-            # the enumeration's partial lists (up to the budget) stay reachable from the exception's
-            # frames for as long as it lives (a coarsening search keeps it): free them now
-            traceback.clear_frames(exc.__traceback__)
             if self.max_basis is not None and limit == self.max_basis and self.max_basis < cap:
                 raise BasisTooLargeError(f"{where} keeps {exc}") from exc
             needed = run_bytes(limit + 1, 0, drive.n_groups, vectors)

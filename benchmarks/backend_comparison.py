@@ -1,9 +1,11 @@
 """Which backend to pick: Subspace, emu-sv and emu-mps on the same registers, per size band, in one run.
 
 For each schedule (``qek``: the QEK pulse, ConstantDrive; ``sweep``:
-AdiabaticSweep, time-dependent) and each size band, ``--graphs`` MUTAG
-molecules of the band (the largest first), embedded by the pipeline on
-AnalogDevice, run by every backend of ``--backends`` in its own process (one
+AdiabaticSweep, time-dependent; ``trained``: a trained piecewise-constant
+pulse with node labels as DMM detuning, :func:`backend_runs.make_schedule`)
+and each size band, ``--graphs`` MUTAG molecules of the band (the largest
+first), embedded by the pipeline on the schedule's device (AnalogDevice;
+AnalogDMMDevice for ``trained``), run by every backend of ``--backends`` in its own process (one
 thread; :mod:`backend_runs`). Per row: wall and CPU seconds of the run
 (imports excluded), peak RSS of the process, and the errors against the
 reference of that register — emu-sv where it ran, else
@@ -15,7 +17,7 @@ time ratio emu-sv / Subspace measured in this run. Settings are read back
 from each backend and Measurement.
 
 Run: ``.venv/bin/python benchmarks/backend_comparison.py`` (full: bands
-10–12 … 21–22, 2 graphs each, both schedules; about an hour on an idle
+10–12 … 21–22, 2 graphs each, every schedule; hours on an idle
 2-core machine, emu-sv dominating at 21–22 atoms) writes
 ``benchmarks/results/backend_comparison.json``; ``--quick`` (about a minute)
 writes ``backend_comparison.quick.json``.

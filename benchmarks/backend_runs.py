@@ -43,7 +43,9 @@ BACKENDS: dict[str, str] = {
     "emu-sv-gpu": "EmuSV(gpu=True) — where a CUDA GPU is available",
     "subspace-coarsen": "Subspace(over_budget='coarsen') — over the budget: the largest cutoff that fits",
 }
-SCHEDULES = ("qek", "sweep")
+SCHEDULES = ("qek", "sweep", "trained")
+#: The trained pulse the ``trained`` schedule runs: fold 0 of the committed MUTAG QEK training run.
+TRAINED_PULSE = RESULTS / "trainable-pulses" / "MUTAG-qek-trained-pulses.json"
 
 
 def make_backend(spec: str, max_memory: int | None = None) -> Any:
@@ -66,10 +68,28 @@ def make_backend(spec: str, max_memory: int | None = None) -> Any:
 
 
 def make_schedule(name: str) -> Any:
-    """``qek``: ConstantDrive() (Ω = 2π rad/µs, δ = 0, 660 ns); ``sweep``: AdiabaticSweep() (2752 ns)."""
+    """A schedule of :data:`SCHEDULES`.
+
+    ``qek``: ConstantDrive() (Ω = 2π rad/µs, δ = 0, 660 ns); ``sweep``:
+    AdiabaticSweep() (2752 ns); ``trained``: the piecewise-constant pulse
+    training exports (:data:`TRAINED_PULSE`: 5 segments of 132 ns, node labels
+    as DMM detuning, on AnalogDMMDevice).
+    """
+    from qgnn.nn.rydberg.pulse import schedule_from_values
     from qgnn.pulses import AdiabaticSweep, ConstantDrive
 
+    if name == "trained":
+        return schedule_from_values(json.loads(TRAINED_PULSE.read_text())["folds"][0]["pulse"])
     return {"qek": ConstantDrive, "sweep": AdiabaticSweep}[name]()
+
+
+def make_device(schedule: str) -> Any:
+    """The device a schedule's registers are embedded and built on (a DMM for node labels)."""
+    from pulser.devices import AnalogDevice
+
+    from qgnn.pulses import AnalogDMMDevice
+
+    return AnalogDMMDevice if schedule == "trained" else AnalogDevice
 
 
 @dataclass(frozen=True)
@@ -85,7 +105,7 @@ class Case:
 def dataset_cases(
     dataset: str, schedule: str, sizes: set[int] | None = None, per_size: int | None = None
 ) -> list[Case]:
-    """Sequences of a shipped dataset's graphs, embedded by the pipeline (canonical order, AnalogDevice).
+    """Sequences of a shipped dataset's graphs, embedded by the pipeline on the schedule's device.
 
     ``per_size`` graphs of each size in ``sizes`` (all when ``None``), taken in dataset order.
     """
@@ -101,7 +121,13 @@ def dataset_cases(
             continue
         taken[n] = taken.get(n, 0) + 1
         chosen.append(i)
-    pipe = FeaturePipeline(schedule=make_schedule(schedule), cache_dir=False, progress=False, n_workers=1)
+    pipe = FeaturePipeline(
+        schedule=make_schedule(schedule),
+        device=make_device(schedule),
+        cache_dir=False,
+        progress=False,
+        n_workers=1,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         built = pipe.build_sequences([ds[i] for i in chosen])

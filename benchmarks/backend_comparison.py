@@ -5,13 +5,15 @@ AdiabaticSweep, time-dependent; ``trained``: a trained piecewise-constant
 pulse with node labels as DMM detuning, :func:`backend_runs.make_schedule`)
 and each size band, ``--graphs`` MUTAG molecules of the band (the largest
 first), embedded by the pipeline on the schedule's device (AnalogDevice;
-AnalogDMMDevice for ``trained``), run by every backend of ``--backends`` in its own process (one
-thread; :mod:`backend_runs`). Per row: wall and CPU seconds of the run
+AnalogDMMDevice for ``trained``), run by every backend of ``--backends`` in
+its own process (one thread; :mod:`backend_runs`). Per row: wall and CPU seconds of the run
 (imports excluded), peak RSS of the process, and the errors against the
 reference of that register — emu-sv where it ran, else
 ``Subspace(tolerance=1e-6, occupation_tolerance=1e-5)`` (a tighter
 truncation): JS divergence (natural log) of P(k excitations), max |Δ⟨n_i⟩|,
-max |ΔC_ij| (connected correlations). The table gives per band and backend
+max |ΔC_ij| (connected correlations). A backend that gave no result within
+``--limit-s`` on a band is not run on the larger bands of that schedule
+(rows ``"skipped"``). The table gives per band and backend
 the mean and max time, the max peak RSS, the max errors, failures, and the
 time ratio emu-sv / Subspace measured in this run. Settings are read back
 from each backend and Measurement.
@@ -41,25 +43,53 @@ def _band(text: str) -> tuple[int, int]:
     return int(lo), int(hi or lo)
 
 
+#: Seconds a run's process is given for its imports on top of the run's own limit.
+IMPORT_ALLOWANCE_S = 30.0
+
+
 def compare(
-    schedule: str, band: tuple[int, int], graphs: int, backends: list[str], limit_s: float
+    schedule: str,
+    band: tuple[int, int],
+    graphs: int,
+    backends: list[str],
+    limit_s: float,
+    timed_out: set[str],
 ) -> list[dict[str, Any]]:
-    """Every backend on the band's registers, with errors against the register's reference."""
+    """Every backend on the band's registers, with errors against the register's reference.
+
+    ``timed_out``: backends that already gave no result within ``limit_s`` on a
+    smaller band of this schedule; they are not run again (rows with status
+    ``"skipped"``), and backends timing out here are added to it.
+    """
     cases = dataset_cases("MUTAG", schedule, sizes=set(range(band[0], band[1] + 1)))
     cases = sorted(cases, key=lambda c: -c.n_atoms)[:graphs]
     rows = []
     for case in cases:
-        runs = {spec: run_isolated(spec, case, limit_s) for spec in backends}
+        runs = {}
+        for spec in backends:
+            if spec in timed_out:
+                runs[spec] = {
+                    "backend": spec,
+                    "source": case.source,
+                    "index": case.index,
+                    "n_atoms": case.n_atoms,
+                    "status": "skipped",
+                    "error": f"no result within {limit_s:g} s on a smaller band",
+                }
+                continue
+            runs[spec] = run_isolated(spec, case, limit_s, import_allowance_s=IMPORT_ALLOWANCE_S)
+            if runs[spec]["status"] == "timeout":
+                timed_out.add(spec)
         ref = runs.get("emu-sv")
         if ref is None or ref["status"] != "ok":
-            ref = run_isolated("subspace-tight", case, limit_s)
+            ref = run_isolated("subspace-tight", case, limit_s, import_allowance_s=IMPORT_ALLOWANCE_S)
         for spec, row in runs.items():
             row.update(schedule=schedule, band=f"{band[0]}-{band[1]}", reference=ref["backend"])
             if row["status"] == "ok" and ref["status"] == "ok":
                 row.update(errors(row, ref))
             rows.append(row)
             print(
-                f"  {schedule:5s} {case.n_atoms:2d} atoms graph {case.index:3d} {spec:8s} {row['status']:7s} "
+                f"  {schedule:7s} {case.n_atoms:2d} atoms graph {case.index:3d} {spec:8s} {row['status']:7s} "
                 f"{row.get('seconds', float('nan')):8.2f} s {row.get('peak_rss_mb', float('nan')):7.0f} MB "
                 f"JS {row.get('js', float('nan')):.1e} Δn {row.get('occupation_error', float('nan')):.1e}",
                 flush=True,
@@ -82,6 +112,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "backend": backend,
             "graphs": len(sel),
             "failed": len(sel) - len(ok),
+            "skipped": sum(r["status"] == "skipped" for r in sel),
         }
         if ok:
             entry.update(
@@ -145,8 +176,9 @@ def main() -> None:
     }
     rows = []
     for schedule in schedules:
-        for band in bands:
-            rows += compare(schedule, band, graphs, args.backends, args.limit_s)
+        timed_out: set[str] = set()
+        for band in sorted(bands):
+            rows += compare(schedule, band, graphs, args.backends, args.limit_s, timed_out)
     table = summarise(rows)
     print_table(table)
     report.update(table=table, rows=rows)

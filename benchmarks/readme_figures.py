@@ -223,7 +223,8 @@ def backends(results: Path) -> str:
             if e is None:
                 continue
             if "mean_s" not in e:
-                parts.append(f"{name} no result within {limit:g} s")
+                tail = " on a smaller band, not rerun" if e.get("skipped") == e.get("graphs") else ""
+                parts.append(f"{name} no result within {limit:g} s{tail}")
                 continue
             error, js = e.get("max_occupation_error"), e.get("max_js")
             rss = f"{e['max_peak_rss_mb'] / 1024:.1f} GB"

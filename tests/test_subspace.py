@@ -28,10 +28,11 @@ from qgnn.backends.subspace import (
     kernels,
     rydberg_basis,
 )
-from qgnn.backends.subspace.basis import SubspaceBasis, couplings
+from qgnn.backends.subspace import backend as subspace_backend
+from qgnn.backends.subspace.basis import BasisCount, SubspaceBasis, count_basis, couplings
 from qgnn.backends.subspace.drive import pieces, read_sequence
 from qgnn.backends.subspace.error import Observables
-from qgnn.backends.subspace.memory import run_bytes
+from qgnn.backends.subspace.memory import run_bytes, states_within
 from qgnn.backends.subspace.propagator import vector_bytes
 from qgnn.errors import BackendError, InvalidInputError, QgnnError
 from qgnn.pulses import AdiabaticSweep, ConstantDrive
@@ -324,6 +325,7 @@ def test_basis_matches_brute_force_enumeration() -> None:
         1 for s in kept for j in range(9) if not s >> (8 - j) & 1 and (s | 1 << (8 - j)) in kept
     )
     assert k_from.size == expected_edges == basis.n_couplings  # closure: Σ excitations
+    assert count_basis(u, cutoff) == BasisCount(basis.dim, expected_edges)  # counted without building
     dropped = [
         (basis.interaction[k] + added, int(basis.states[k]) | 1 << (8 - j))
         for start, stop in basis.chunks()
@@ -335,6 +337,8 @@ def test_basis_matches_brute_force_enumeration() -> None:
     assert rydberg_basis(u, math.inf).dim == 2**9
     with pytest.raises(BasisTooLargeError, match="more than 10 bitstrings"):
         rydberg_basis(u, cutoff, max_states=10)
+    with pytest.raises(BasisTooLargeError, match="more than 10 bitstrings"):
+        count_basis(u, cutoff, max_states=10)
     for bad in (u[:3], -u, u + np.eye(9), np.full((2, 2), np.nan)):
         with pytest.raises(BackendError, match="interactions"):
             rydberg_basis(bad, cutoff)
@@ -516,6 +520,28 @@ def test_memory_guard_refuses_before_allocating_and_names_the_size() -> None:
     assert not estimate.fits and not estimate.complete and estimate.bytes > budget
     roomy = Subspace(energy_cutoff=math.inf).memory_estimate(big)
     assert roomy.fits and roomy.complete and roomy.basis_dim == 2**10 and roomy.n_couplings == 10 * 2**9
+
+
+def test_memory_guard_counts_the_couplings_before_building_the_basis(monkeypatch: pytest.MonkeyPatch) -> None:
+    seq = _qek(_molecule(10, seed=13))
+    drive = read_sequence(seq, "seq")
+    vectors = vector_bytes(pieces(drive, [drive.duration], 40.0))
+    # the full space's per-state arrays fit this budget, its 10 × 2**9 couplings do not
+    budget = run_bytes(2**10, 10 * 2**9, 1, vectors) - 1
+    assert states_within(budget, 1, vectors) > 2**10
+    built: list[float] = []
+    build = subspace_backend.rydberg_basis
+
+    def recorded(u: np.ndarray, max_energy: float, *args: object, **kwargs: object) -> SubspaceBasis:
+        built.append(max_energy)
+        return build(u, max_energy, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(subspace_backend, "rydberg_basis", recorded)
+    with pytest.raises(MemoryBudgetError, match="1024 bitstrings with 5120 couplings"):
+        Subspace(energy_cutoff=math.inf, max_memory=budget).run([seq])
+    assert built == []  # refused from the counts alone
+    (m,) = Subspace(energy_cutoff=math.inf, max_memory=budget + 1).run([seq])
+    assert built == [math.inf] and m.settings["basis_dim"] == 2**10
 
 
 def test_memory_guard_fails_one_graph_while_the_rest_of_a_pipeline_run_completes() -> None:

@@ -17,16 +17,25 @@ and are dropped; the rest is evolved exactly. One idea per module:
 """
 
 from qgnn.backends.subspace.backend import Subspace, TruncationWarning, planned_cutoff
-from qgnn.backends.subspace.basis import BasisTooLargeError, SubspaceBasis, interaction_matrix, rydberg_basis
+from qgnn.backends.subspace.basis import (
+    BasisCount,
+    BasisTooLargeError,
+    SubspaceBasis,
+    count_basis,
+    interaction_matrix,
+    rydberg_basis,
+)
 from qgnn.backends.subspace.memory import MemoryBudgetError, MemoryEstimate, default_max_memory
 
 __all__ = [
+    "BasisCount",
     "BasisTooLargeError",
     "MemoryBudgetError",
     "MemoryEstimate",
     "Subspace",
     "SubspaceBasis",
     "TruncationWarning",
+    "count_basis",
     "default_max_memory",
     "interaction_matrix",
     "planned_cutoff",

@@ -51,7 +51,13 @@ import scipy
 
 import qgnn
 from qgnn.backends.base import Measurement, check_evaluation_times, check_run_arguments, sequence_seed
-from qgnn.backends.subspace.basis import BasisTooLargeError, SubspaceBasis, rydberg_basis
+from qgnn.backends.subspace.basis import (
+    BasisCount,
+    BasisTooLargeError,
+    SubspaceBasis,
+    count_basis,
+    rydberg_basis,
+)
 from qgnn.backends.subspace.drive import Drive, pieces, read_sequence
 from qgnn.backends.subspace.error import Difference, Moments, Observables, difference, leaked_weight
 from qgnn.backends.subspace.memory import (
@@ -390,20 +396,20 @@ class Subspace:
         cap = states_within(budget, drive.n_groups, vectors)
         n_times = len(times)
 
-        def count(cutoff: float) -> SubspaceBasis | None:
+        def count(cutoff: float) -> BasisCount | None:
             try:
-                return rydberg_basis(drive.interactions, cutoff * drive.drive_scale, max_states=cap)
+                return count_basis(drive.interactions, cutoff * drive.drive_scale, max_states=cap)
             except BasisTooLargeError:
                 return None
 
         def estimate(cutoff: float, previous: bool) -> MemoryEstimate:
-            basis = count(cutoff)
-            if basis is None:
+            counted = count(cutoff)
+            if counted is None:
                 lower = run_bytes(cap + 1, 0, drive.n_groups, vectors)
                 return MemoryEstimate(lower, cap + 1, 0, cutoff, budget, complete=False)
-            previous_dim = basis.dim if previous else 0  # the search's previous run: ≤ this one
-            needed = self._bytes(drive, basis, vectors, n_times, previous_dim)
-            return MemoryEstimate(needed, basis.dim, basis.n_couplings, cutoff, budget)
+            previous_dim = counted.dim if previous else 0  # the search's previous run: ≤ this one
+            needed = self._bytes(drive, counted, vectors, n_times, previous_dim)
+            return MemoryEstimate(needed, counted.dim, counted.n_couplings, cutoff, budget)
 
         if self.energy_cutoff is not None or self.tolerance == 0.0:
             return estimate(math.inf if self.energy_cutoff is None else self.energy_cutoff, previous=False)
@@ -423,15 +429,15 @@ class Subspace:
     def _bytes(
         self,
         drive: Drive,
-        basis: SubspaceBasis,
+        counted: BasisCount,
         vectors: int,
         n_times: int,
         previous_dim: int,
         previous_kept: bool = False,
     ) -> int:
         return run_bytes(
-            basis.dim,
-            basis.n_couplings,
+            counted.dim,
+            counted.n_couplings,
             drive.n_groups,
             vectors,
             previous_bytes=previous_bytes(previous_dim, n_times),
@@ -455,8 +461,9 @@ class Subspace:
         ``previous_dim``: the basis of the run kept beside this one (while it is built, or
         throughout with ``previous_kept``).
 
-        The bitstrings are counted first (stopping at the budget) and the
-        run refused before anything large is allocated.
+        The bitstrings and their couplings are counted first (stopping at the
+        budget) and the run refused before the basis or anything else large
+        is allocated.
 
         Raises:
             BasisTooLargeError: more than ``max_basis`` bitstrings.
@@ -466,8 +473,9 @@ class Subspace:
         cap = states_within(budget, drive.n_groups, vectors)
         limit = cap if self.max_basis is None else min(cap, self.max_basis)
         where = f"cutoff {cutoff:g} × {drive.drive_scale:.4g} rad/µs"
+        max_energy = cutoff * drive.drive_scale
         try:
-            basis = rydberg_basis(drive.interactions, cutoff * drive.drive_scale, max_states=limit)
+            counted = count_basis(drive.interactions, max_energy, max_states=limit)
         except BasisTooLargeError as exc:
             if self.max_basis is not None and limit == self.max_basis and self.max_basis < cap:
                 raise BasisTooLargeError(f"{where} keeps {exc}") from exc
@@ -479,18 +487,17 @@ class Subspace:
                 needed,
                 budget,
             ) from exc
-        needed = self._bytes(drive, basis, vectors, n_times, previous_dim, previous_kept)
+        needed = self._bytes(drive, counted, vectors, n_times, previous_dim, previous_kept)
         if needed > budget:
-            dim, n_couplings = basis.dim, basis.n_couplings
-            del basis  # not kept alive by the exception's frame
             raise MemoryBudgetError(
-                f"{label}: {where} keeps {dim} bitstrings with {n_couplings} couplings, needing "
-                f"{format_bytes(needed)}; the memory budget is {format_bytes(budget)}: raise max_memory "
-                "(or run this graph alone), loosen the tolerances, or use an approximate backend (EmuMPS)",
+                f"{label}: {where} keeps {counted.dim} bitstrings with {counted.n_couplings} couplings, "
+                f"needing {format_bytes(needed)}; the memory budget is {format_bytes(budget)}: raise "
+                "max_memory (or run this graph alone), loosen the tolerances, or use an approximate backend "
+                "(EmuMPS)",
                 needed,
                 budget,
             )
-        return basis, needed
+        return rydberg_basis(drive.interactions, max_energy, counted=counted), needed
 
     def _solve(
         self, drive: Drive, times: tuple[float, ...], label: str

@@ -8,8 +8,10 @@ past the cutoff together with all its supersets.
 
 Closure gives the number of drive couplings for free: each kept bitstring
 with k excitations has exactly k kept neighbours with one excitation fewer,
-so the couplings number Σ_x k(x) — known before any of them is built, which
-the memory estimate uses (:mod:`qgnn.backends.subspace.memory`).
+so the couplings number Σ_x k(x) — known before any of them is built:
+:func:`count_basis` counts the bitstrings and their couplings without
+storing either, which the memory estimate and guard use
+(:mod:`qgnn.backends.subspace.memory`).
 
 The basis takes 8 B per state, 8 B per energy and 1 B per excitation
 count; the scipy couplings (:func:`couplings`, for the trainable engine) are
@@ -124,27 +126,21 @@ def popcount(values: np.ndarray) -> np.ndarray:
     return ((x * np.uint64(0x0101010101010101)) >> np.uint64(56)).astype(np.uint8)
 
 
-def rydberg_basis(
-    interactions: np.ndarray, max_energy: float, max_states: int | None = None
-) -> SubspaceBasis:
-    """Enumerate every bitstring whose interaction energy is ≤ ``max_energy``.
-
-    A compiled depth-first walk over the atoms (:func:`_enumerate`): since
-    every U_ij ≥ 0 a pruned bitstring has no kept superset, so the
-    enumeration is exact, and it produces the bitstrings already sorted. It
-    counts first (stopping past ``max_states``), then writes: the only
-    memory it allocates is the basis itself (17 B per bitstring).
+@dataclass(frozen=True)
+class BasisCount:
+    """Size of a kept basis, counted without building it.
 
     Args:
-        interactions: U_ij (rad/µs), symmetric ``(n, n)``, ≥ 0, zero diagonal.
-        max_energy: largest kept interaction energy (rad/µs); ``inf`` keeps all 2**n.
-        max_states: stop with :class:`BasisTooLargeError` as soon as more
-            bitstrings than this are found (nothing larger is allocated).
-
-    Raises:
-        BackendError: malformed ``interactions`` or ``max_energy``, more than 62 atoms.
-        BasisTooLargeError: more than ``max_states`` bitstrings.
+        dim: kept bitstrings.
+        n_couplings: drive couplings among them (= Σ excitations, see the module docstring).
     """
+
+    dim: int
+    n_couplings: int
+
+
+def _checked(interactions: np.ndarray, max_energy: float) -> np.ndarray:
+    """``interactions`` as float64, after checking it and ``max_energy``."""
     u = np.asarray(interactions, dtype=np.float64)
     if u.ndim != 2 or u.shape[0] != u.shape[1] or u.shape[0] == 0:
         raise BackendError(f"interactions must be a square (n, n) matrix with n ≥ 1, got shape {u.shape}")
@@ -152,19 +148,61 @@ def rydberg_basis(
         raise BackendError("interactions must be finite, ≥ 0, symmetric, with a zero diagonal")
     if math.isnan(max_energy):
         raise BackendError("max_energy is NaN")
-    n = u.shape[0]
-    if n > MAX_QUBITS:
-        raise BackendError(f"the subspace backend handles at most {MAX_QUBITS} atoms, got {n}")
+    if u.shape[0] > MAX_QUBITS:
+        raise BackendError(f"the subspace backend handles at most {MAX_QUBITS} atoms, got {u.shape[0]}")
+    return u
+
+
+def count_basis(interactions: np.ndarray, max_energy: float, max_states: int | None = None) -> BasisCount:
+    """Count the bitstrings (and their couplings) :func:`rydberg_basis` would keep, allocating nothing.
+
+    Args and errors as :func:`rydberg_basis`.
+    """
+    u = _checked(interactions, max_energy)
     limit = -1 if max_states is None else int(max_states)
     no_states, no_energies, no_counts = np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.uint8)
-    dim = _enumerate(u, float(max_energy), limit, no_states, no_energies, no_counts, False)
+    dim, n_couplings = _enumerate(u, float(max_energy), limit, no_states, no_energies, no_counts, False)
     if dim < 0:
         raise BasisTooLargeError(
             f"more than {max_states} bitstrings have interaction energy ≤ {max_energy:g} rad/µs"
         )
+    return BasisCount(dim, n_couplings)
+
+
+def rydberg_basis(
+    interactions: np.ndarray,
+    max_energy: float,
+    max_states: int | None = None,
+    counted: BasisCount | None = None,
+) -> SubspaceBasis:
+    """Enumerate every bitstring whose interaction energy is ≤ ``max_energy``.
+
+    A compiled depth-first walk over the atoms (:func:`_enumerate`): since
+    every U_ij ≥ 0 a pruned bitstring has no kept superset, so the
+    enumeration is exact, and it produces the bitstrings already sorted. It
+    counts first (:func:`count_basis`, stopping past ``max_states``), then
+    writes: the only memory it allocates is the basis itself (17 B per
+    bitstring).
+
+    Args:
+        interactions: U_ij (rad/µs), symmetric ``(n, n)``, ≥ 0, zero diagonal.
+        max_energy: largest kept interaction energy (rad/µs); ``inf`` keeps all 2**n.
+        max_states: stop with :class:`BasisTooLargeError` as soon as more
+            bitstrings than this are found (nothing larger is allocated).
+        counted: the :func:`count_basis` of these arguments, when the caller
+            already has it (the counting pass is skipped).
+
+    Raises:
+        BackendError: malformed ``interactions`` or ``max_energy``, more than 62 atoms.
+        BasisTooLargeError: more than ``max_states`` bitstrings.
+    """
+    if counted is None:
+        counted = count_basis(interactions, max_energy, max_states)
+    u = _checked(interactions, max_energy)
+    dim = counted.dim
     states, interaction, n_excited = np.empty(dim, np.int64), np.empty(dim), np.empty(dim, np.uint8)
     _enumerate(u, float(max_energy), -1, states, interaction, n_excited, True)
-    return SubspaceBasis(n, states, interaction, n_excited, u, float(max_energy))
+    return SubspaceBasis(u.shape[0], states, interaction, n_excited, u, float(max_energy))
 
 
 @nb.njit(cache=True)
@@ -176,8 +214,10 @@ def _enumerate(
     energies: np.ndarray,
     counts: np.ndarray,
     write: bool,
-) -> int:
-    """Count (and with ``write``, store) the kept bitstrings in increasing order; −1 past ``limit`` (≥ 0).
+) -> tuple[int, int]:
+    """Count (and with ``write``, store) the kept bitstrings in increasing order, and their excitations.
+
+    Returns (bitstrings, Σ excitations); bitstrings is −1 past ``limit`` (≥ 0).
 
     A depth-first walk deciding atom 0 (the most significant bit) first and
     "not excited" before "excited", so bitstrings come out sorted. Along the
@@ -194,16 +234,18 @@ def _enumerate(
     excited = np.zeros(n + 1, np.int64)
     branch = np.zeros(n + 1, np.int64)  # 0: "not excited" next, 1: "excited" next, 2: done
     count = 0
+    total_excited = 0
     depth = 0
     while True:
         if depth == n:
             if limit >= 0 and count >= limit:
-                return -1
+                return -1, total_excited
             if write:
                 states[count] = state[n]
                 energies[count] = energy[n]
                 counts[count] = excited[n]
             count += 1
+            total_excited += int(excited[n])
             depth -= 1
             continue
         if branch[depth] == 0:
@@ -233,7 +275,7 @@ def _enumerate(
                 depth = nxt
                 continue
         if depth == 0:
-            return count
+            return count, total_excited
         depth -= 1
 
 

@@ -229,13 +229,22 @@ def backends(results: Path) -> str:
             error, js = e.get("max_occupation_error"), e.get("max_js")
             rss = f"{e['max_peak_rss_mb'] / 1024:.1f} GB"
             accuracy = f", JS ≤ {_sci(js)}, Δ⟨n_i⟩ ≤ {_sci(error)}" if error else ""
-            parts.append(f"{name} {e['mean_s']:.2f} s ({rss}{accuracy})")
+            ratio = e.get("speedup_vs_emu-sv")
+            faster = f"; {ratio:.1f}× emu-sv's speed" if ratio else ""
+            parts.append(f"{name} {e['mean_s']:.2f} s ({rss}{accuracy}{faster})")
         rows.append(f"{schedule} {band} atoms: {', '.join(parts)}")
     settings = data["settings"]
+    legend = {
+        "qek": "qek: the QEK pulse",
+        "sweep": "sweep: AdiabaticSweep",
+        "trained": "trained: the trained MUTAG pulse, 5 constant segments with node labels as DMM detuning",
+    }
+    schedules = _and([legend.get(name, name) for name in settings["schedules"]])
     return (
-        f"Backends on the same registers ({settings['graphs']} graph(s) per band, each run in its own "
-        "one-thread process: mean time, peak RSS of the process, errors against emu-sv or, where it gave "
-        f"no result, a tighter Subspace; `benchmarks/backend_comparison.py`): {_and(rows)}."
+        f"Backends on the same registers ({schedules}; {settings['graphs']} graph(s) per band, each run "
+        "in its own one-thread process: mean time, peak RSS of the process, errors against emu-sv or, "
+        f"where it gave no result, a tighter Subspace; `benchmarks/backend_comparison.py`{_run_at(data)}): "
+        f"{_and(rows)}."
     )
 
 

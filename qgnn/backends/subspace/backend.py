@@ -87,8 +87,8 @@ _AUTO_MAX_CUTOFF = 5000.0
 #: benchmarks/subspace_calibration.py measured actual error / difference ≤ 0.46 (⟨n_i⟩, C_ij and JS;
 #: QEK and AdiabaticSweep; MUTAG molecules of 15–21 atoms); those of at most _ONE_STEP_LOWER_UP_TO
 #: atoms start at _CALIBRATED_FROM (16.8), where the search then usually ends at 20 (QEK, default
-#: tolerances: 9 of 10 MUTAG molecules of 21–25 atoms did, saving a third of their time; at 26
-#: atoms it went on to 23.8, so larger registers start at 20 and compare with 23.8). Smaller
+#: tolerances: 8 of 10 MUTAG molecules of 21–25 atoms did, saving a third of their time, the other
+#: two took a fifth longer; at 26 atoms it went on to 23.8, so larger registers start at 20). Smaller
 #: registers keep few bitstrings near the cutoff, and one of them can move a result by 1e-3 (errors
 #: need not fall with c): they start at 20 and accept up to _UNCALIBRATED_SAFETY × the tolerance.
 _CALIBRATED_FROM = _AUTO_START_CUTOFF / _AUTO_STEP

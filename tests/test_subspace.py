@@ -339,9 +339,16 @@ def test_basis_matches_brute_force_enumeration() -> None:
         rydberg_basis(u, cutoff, max_states=10)
     with pytest.raises(BasisTooLargeError, match="more than 10 bitstrings"):
         count_basis(u, cutoff, max_states=10)
+    for wrong in (BasisCount(basis.dim - 1, 0), BasisCount(basis.dim + 1, 0)):  # never written past
+        with pytest.raises(BackendError, match="is not the count of this basis"):
+            rydberg_basis(u, cutoff, counted=wrong)
     for bad in (u[:3], -u, u + np.eye(9), np.full((2, 2), np.nan)):
         with pytest.raises(BackendError, match="interactions"):
             rydberg_basis(bad, cutoff)
+        with pytest.raises(BackendError, match="interactions"):
+            count_basis(bad, cutoff)
+    with pytest.raises(BackendError, match="max_states must be ≥ 0"):
+        count_basis(u, cutoff, max_states=-1)  # not "no limit"
 
 
 def test_js_divergence_properties() -> None:

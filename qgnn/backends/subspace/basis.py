@@ -158,7 +158,12 @@ def count_basis(interactions: np.ndarray, max_energy: float, max_states: int | N
 
     Args and errors as :func:`rydberg_basis`.
     """
-    u = _checked(interactions, max_energy)
+    return _count(_checked(interactions, max_energy), max_energy, max_states)
+
+
+def _count(u: np.ndarray, max_energy: float, max_states: int | None) -> BasisCount:
+    if max_states is not None and max_states < 0:
+        raise BackendError(f"max_states must be ≥ 0 (or None: no limit), got {max_states}")
     limit = -1 if max_states is None else int(max_states)
     no_states, no_energies, no_counts = np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.uint8)
     dim, n_couplings = _enumerate(u, float(max_energy), limit, no_states, no_energies, no_counts, False)
@@ -193,15 +198,22 @@ def rydberg_basis(
             already has it (the counting pass is skipped).
 
     Raises:
-        BackendError: malformed ``interactions`` or ``max_energy``, more than 62 atoms.
+        BackendError: malformed ``interactions`` or ``max_energy``, more than 62 atoms, or a
+            ``counted`` that is not this basis's count.
         BasisTooLargeError: more than ``max_states`` bitstrings.
     """
-    if counted is None:
-        counted = count_basis(interactions, max_energy, max_states)
     u = _checked(interactions, max_energy)
+    if counted is None:
+        counted = _count(u, max_energy, max_states)
     dim = counted.dim
     states, interaction, n_excited = np.empty(dim, np.int64), np.empty(dim), np.empty(dim, np.uint8)
-    _enumerate(u, float(max_energy), -1, states, interaction, n_excited, True)
+    written, _ = _enumerate(u, float(max_energy), dim, states, interaction, n_excited, True)
+    if written != dim:  # the write stops at ``dim`` states: a wrong count never writes past the arrays
+        raise BackendError(
+            f"rydberg_basis: counted={counted} is not the count of this basis "
+            f"({'more' if written < 0 else written} bitstrings at {max_energy:g} rad/µs); "
+            "pass count_basis of the same interactions and max_energy, or leave counted out"
+        )
     return SubspaceBasis(u.shape[0], states, interaction, n_excited, u, float(max_energy))
 
 

@@ -41,6 +41,26 @@ def test_a_graph_over_a_workers_share_runs_alone_with_the_whole_budget(
     assert [r.ok for r in results] == [True, True], [r.error for r in results]
 
 
+@pytest.mark.parametrize("alone_fits", ["compact lists only", "int32 lists"])
+def test_compact_lists_are_used_alone_not_in_the_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, alone_fits: str
+) -> None:
+    graphs = big_and_small()
+    sequence = ConstantDrive().build(embed(graphs[0]).register, FeaturePipeline().device)
+    int32_need = Subspace(compact_lists=False).memory_estimate(sequence).bytes
+    compact_need = Subspace(max_memory=int32_need - 1).memory_estimate(sequence).bytes
+    assert compact_need < int32_need
+    monkeypatch.setattr(memory.os, "cpu_count", lambda: 2)
+    # alone, the big graph fits only with compact lists; or a worker's share (half) would fit them
+    alone = int32_need - 1 if alone_fits == "compact lists only" else compact_need + int32_need
+    monkeypatch.setattr(memory, "machine_memory", lambda: int(alone / memory.MEMORY_SHARE) + 1)
+    big, small = FeaturePipeline(n_workers=1, cache_dir=tmp_path, progress=False).run(graphs)
+    assert big.ok and small.ok, [big.error, small.error]
+    # compact lists where nothing else fits; not to squeeze a graph into a worker (it runs alone instead)
+    assert big.measurement.settings["compact_lists"] is (alone_fits == "compact lists only")
+    assert small.measurement.settings["compact_lists"] is False
+
+
 def test_a_graph_over_the_whole_budget_fails_alone_and_the_rest_completes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

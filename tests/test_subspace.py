@@ -32,7 +32,7 @@ from qgnn.backends.subspace import backend as subspace_backend
 from qgnn.backends.subspace.basis import BasisCount, SubspaceBasis, count_basis, couplings
 from qgnn.backends.subspace.drive import pieces, read_sequence
 from qgnn.backends.subspace.error import Observables
-from qgnn.backends.subspace.memory import run_bytes, states_within
+from qgnn.backends.subspace.memory import _FIXED_BYTES, run_bytes, states_within
 from qgnn.backends.subspace.propagator import vector_bytes
 from qgnn.errors import BackendError, InvalidInputError, QgnnError
 from qgnn.pulses import AdiabaticSweep, ConstantDrive
@@ -544,11 +544,42 @@ def test_memory_guard_counts_the_couplings_before_building_the_basis(monkeypatch
         return build(u, max_energy, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(subspace_backend, "rydberg_basis", recorded)
+    int32 = {"energy_cutoff": math.inf, "compact_lists": False}  # (compact lists would fit: see below)
     with pytest.raises(MemoryBudgetError, match="1024 bitstrings with 5120 couplings"):
-        Subspace(energy_cutoff=math.inf, max_memory=budget).run([seq])
+        Subspace(**int32, max_memory=budget).run([seq])
     assert built == []  # refused from the counts alone
-    (m,) = Subspace(energy_cutoff=math.inf, max_memory=budget + 1).run([seq])
+    (m,) = Subspace(**int32, max_memory=budget + 1).run([seq])
     assert built == [math.inf] and m.settings["basis_dim"] == 2**10
+
+
+def test_compact_lists_run_where_int32_lists_do_not_fit_with_identical_results() -> None:
+    seq = _qek(_molecule(12, seed=0))
+    explicit = {"energy_cutoff": 20.0, "on_excess": "ignore"}
+    int32_need = Subspace(**explicit).memory_estimate(seq).bytes
+    (reference,) = Subspace(**explicit).run([seq])
+    assert reference.settings["compact_lists"] is False and reference.settings["memory_bytes"] == int32_need
+    budget = int32_need - 1
+    estimate = Subspace(**explicit, max_memory=budget).memory_estimate(seq)
+    variable = estimate.bytes - _FIXED_BYTES  # from the counts: a lower bound
+    assert estimate.fits and variable < 0.9 * (int32_need - _FIXED_BYTES)
+    (m,) = Subspace(**explicit, max_memory=budget).run([seq])
+    assert m.settings["compact_lists"] is True
+    assert estimate.bytes < m.settings["memory_bytes"] <= budget  # the exact size: escapes and bases added
+    for feature in ("occupations", "correlations", "excitation_distribution"):
+        np.testing.assert_array_equal(getattr(m, feature), getattr(reference, feature))
+    # without them the run is refused, and the error names (as needed_bytes) the least it needs
+    with pytest.raises(
+        MemoryBudgetError, match="with compact parents' lists: compact_lists=False here"
+    ) as off:
+        Subspace(**explicit, max_memory=budget, compact_lists=False).run([seq])
+    assert off.value.needed_bytes == estimate.bytes
+    # their exact size is checked once planned, before they are written: a budget at the lower bound
+    with pytest.raises(MemoryBudgetError, match="with compact parents' lists") as refused:
+        Subspace(**explicit, max_memory=estimate.bytes).run([seq])
+    assert refused.value.needed_bytes == m.settings["memory_bytes"]
+    assert _held_by(refused.value) == []
+    with pytest.raises(InvalidInputError, match="compact_lists"):
+        Subspace(compact_lists="yes")  # type: ignore[arg-type]
 
 
 def test_memory_guard_fails_one_graph_while_the_rest_of_a_pipeline_run_completes() -> None:
@@ -576,13 +607,15 @@ def test_memory_estimate_bounds_the_traced_allocations(monkeypatch: pytest.Monke
     import tracemalloc
 
     import qgnn.backends.subspace.basis
-    from qgnn.backends.subspace.memory import _FIXED_BYTES
 
     monkeypatch.setattr(qgnn.backends.subspace.basis, "_CHUNK_PAIRS", 1 << 12)
+    int32_need = Subspace(energy_cutoff=20.0).memory_estimate(_qek(_molecule(16, seed=14)), (0.5, 1.0)).bytes
+    compact = Subspace(energy_cutoff=20.0, on_excess="ignore", max_memory=int32_need - 1)
     cases = [
         (_qek(_molecule(14, seed=14)), Subspace(energy_cutoff=math.inf), (0.5, 1.0)),
         (_qek(_molecule(16, seed=14)), Subspace(energy_cutoff=20.0, on_excess="ignore"), (0.2, 0.6, 1.0)),
         (_qek(_molecule(16, seed=14)), Subspace(max_stored_bitstrings=0), (1.0,)),
+        (_qek(_molecule(16, seed=14)), compact, (0.5, 1.0)),
     ]
     for seq, backend, times in cases:
         backend.run([seq], evaluation_times=times)  # warm-up: imports and caches are not the run's memory
@@ -594,6 +627,7 @@ def test_memory_estimate_bounds_the_traced_allocations(monkeypatch: pytest.Monke
             tracemalloc.stop()
         variable = m.settings["memory_bytes"] - _FIXED_BYTES
         assert m.settings["basis_dim"] > 10_000
+        assert m.settings["compact_lists"] is (backend is compact)
         # + the arrays of fixed size (Bessel tables, the chunk buffers made tiny here)
         assert 0.5 * variable <= peak <= variable + 2**18
 
@@ -601,10 +635,11 @@ def test_memory_estimate_bounds_the_traced_allocations(monkeypatch: pytest.Monke
 def test_over_budget_coarsen_is_an_explicit_approximation_with_its_error_reported() -> None:
     seq = _qek(_molecule(10, seed=13))
     budget = Subspace(energy_cutoff=20.0).memory_estimate(seq).bytes - 1  # the first cutoff never fits
+    int32 = {"max_memory": budget, "compact_lists": False}  # (compact lists would fit it)
     with pytest.raises(MemoryBudgetError):
-        Subspace(max_memory=budget).run([seq])
+        Subspace(**int32).run([seq])
     with pytest.warns(TruncationWarning, match="largest that fits max_memory"):
-        (m,) = Subspace(max_memory=budget, over_budget="coarsen").run([seq])
+        (m,) = Subspace(**int32, over_budget="coarsen").run([seq])
     assert m.settings["coarsened"] is True and m.settings["energy_cutoff"] < 20.0
     assert m.settings["memory_bytes"] <= budget
     (exact,) = Subspace(energy_cutoff=math.inf).run([seq])
@@ -636,16 +671,17 @@ def test_a_next_cutoff_over_budget_is_estimated_from_the_step_below() -> None:
     (exact,) = Subspace(energy_cutoff=math.inf).run([seq])
     step_difference = np.abs(coarse.occupations - fine.occupations).max()
 
-    (m,) = Subspace(max_memory=budget, tolerance=1e-2, occupation_tolerance=1e-2).run([seq])
+    int32 = {"max_memory": budget, "compact_lists": False}  # (compact lists would fit the next cutoff)
+    (m,) = Subspace(**int32, tolerance=1e-2, occupation_tolerance=1e-2).run([seq])
     assert m.settings["coarsened"] is False and m.settings["energy_cutoff"] == first
     assert m.settings["cutoffs_tried"] == (first, lower) and m.settings["memory_bytes"] <= budget
     np.testing.assert_allclose(m.occupations, fine.occupations, rtol=0, atol=1e-12)
     assert m.settings["truncation_occupation_error"] == pytest.approx(step_difference, rel=1e-9)
     assert 0.0 < np.abs(m.occupations - exact.occupations).max() <= step_difference
-    planned = Subspace(max_memory=budget).memory_estimate(seq)  # the same way out, without evolving
+    planned = Subspace(**int32).memory_estimate(seq)  # the same way out, without evolving
     assert planned.energy_cutoff == first and planned.bytes == m.settings["memory_bytes"] and planned.fits
 
-    strict = {"max_memory": budget, "occupation_tolerance": 1e-9}
+    strict = {**int32, "occupation_tolerance": 1e-9}
     with pytest.raises(
         MemoryBudgetError, match=f"cutoff {nxt:g}.*estimated from the one at 16.8.*over the tol"
     ) as over:
@@ -657,22 +693,53 @@ def test_a_next_cutoff_over_budget_is_estimated_from_the_step_below() -> None:
     np.testing.assert_allclose(approx.occupations, fine.occupations, rtol=0, atol=1e-12)
 
 
-def test_parents_and_leaked_weight_match_brute_force() -> None:
+def _decoded(lists: kernels.ParentLists, n_excited: np.ndarray) -> list[list[int]]:
+    """Each state's parents read back from either layout, in plain Python (the format, not the kernels)."""
+    out, e, x = [], 0, 0
+    for k, n in enumerate(n_excited.tolist()):
+        if lists.layout == "indices":
+            out.append(lists.lists[0][e : e + n].tolist())
+        else:
+            bases, offsets, escapes = lists.lists
+            row = []
+            for r in range(n):
+                offset = int(offsets[e + r])
+                if offset == kernels.ESCAPE:
+                    row.append(int(escapes[x]))
+                    x += 1
+                else:
+                    row.append(int(bases[(k // kernels.BASE_BLOCK) * lists.n_ranks + r]) + offset)
+            out.append(row)
+        e += n
+    return out
+
+
+@pytest.mark.parametrize("layout", ["indices", "compact"])
+def test_parents_and_leaked_weight_match_brute_force(layout: str) -> None:
     from qgnn.backends.subspace.error import leaked_weight
     from qgnn.backends.subspace.propagator import Operators, Run
 
-    coords = _molecule(9, seed=8)
+    n = 11
+    coords = _molecule(n, seed=1)
     u = interaction_matrix(coords, AnalogDevice.interaction_coeff)
     basis = rydberg_basis(u, 5 * TWO_PI)
-    ops = Operators(basis, np.zeros(9, np.int64))
+    plan = kernels.compact_plan(basis.states, basis.n_excited, n) if layout == "compact" else None
+    ops = Operators(basis, np.zeros(n, np.int64), plan)
+    assert ops.parents.layout == layout
+    if plan is not None:  # offsets ≥ 255 above their base occur, and the plan's size is the lists' size
+        assert plan.n_escapes > 0 and ops.parents.lists[2].size == plan.n_escapes
+        assert ops.parents.nbytes == plan.nbytes
     kept = {int(s): k for k, s in enumerate(basis.states)}
     start = np.concatenate([[0], np.cumsum(basis.n_excited, dtype=np.int64)])
-    np.testing.assert_array_equal(ops.block_offsets, start[:: kernels.BLOCK])
+    np.testing.assert_array_equal(
+        ops.parents.block_offsets, np.append(start[:-1][:: kernels.BLOCK], start[-1])
+    )
+    decoded = _decoded(ops.parents, basis.n_excited)
     for k, s in enumerate(basis.states.tolist()):
-        bits = [1 << (8 - j) for j in range(9)]
+        bits = [1 << (n - 1 - j) for j in range(n)]
         parents = [kept[s ^ b] for b in bits if s & b]  # closure: every parent is kept
         children = [kept[s | b] for b in bits if not s & b and (s | b) in kept]
-        assert ops.parents[start[k] : start[k + 1]].tolist() == parents
+        assert decoded[k] == parents
         assert ops.degree[k] == len(parents) + len(children)
     # leaked weight: every dropped child x = k + j of every kept k, summed term by term
     rng = np.random.default_rng(3)
@@ -680,13 +747,13 @@ def test_parents_and_leaked_weight_match_brute_force() -> None:
     detunings = [(0.0,), (0.7 * TWO_PI,)]
     omega = TWO_PI
     run = Run(basis, amplitudes, detunings)
-    got = leaked_weight(run, ops, run.weights(), np.zeros(9, np.int64), omega)
+    got = leaked_weight(run, ops, run.weights(), np.zeros(n, np.int64), omega)
     g2 = (omega / 2) ** 2
     want = np.zeros(2)
     for k, s in enumerate(basis.states.tolist()):
-        excited = [i for i in range(9) if s >> (8 - i) & 1]
-        for j in range(9):
-            if s >> (8 - j) & 1 or (s | 1 << (8 - j)) in kept:
+        excited = [i for i in range(n) if s >> (n - 1 - i) & 1]
+        for j in range(n):
+            if s >> (n - 1 - j) & 1 or (s | 1 << (n - 1 - j)) in kept:
                 continue
             added = sum(u[i, j] for i in excited)
             for t in range(2):
@@ -695,30 +762,34 @@ def test_parents_and_leaked_weight_match_brute_force() -> None:
     assert want.min() > 0 and np.allclose(got, want, rtol=1e-12)
 
 
+@pytest.mark.parametrize("layout", ["indices", "compact"])
 @pytest.mark.parametrize("real", [True, False])
-def test_a_chebyshev_step_in_chunks_applies_the_dense_hamiltonian(real: bool) -> None:
+def test_a_chebyshev_step_in_chunks_applies_the_dense_hamiltonian(real: bool, layout: str) -> None:
     """One step on 1 to 5 chunks (the threads' split, crossing scatters included) against H built apart."""
     from qgnn.backends.subspace.propagator import Operators
 
-    coords = _molecule(13, seed=4)
+    coords = _molecule(13, seed=1)
     u = interaction_matrix(coords, AnalogDevice.interaction_coeff)
-    basis = rydberg_basis(u, math.inf)
+    basis = rydberg_basis(u, 20 * TWO_PI)
     assert basis.dim > 4 * kernels.BLOCK  # several blocks, so several chunks
     groups = np.array([0, 1] * 6 + [0])
-    ops = Operators(basis, groups)
+    plan = kernels.compact_plan(basis.states, basis.n_excited, 13) if layout == "compact" else None
+    assert plan is None or plan.n_escapes > 0
+    ops = Operators(basis, groups, plan)
     detuning = np.array([0.3, -1.1])
     w = 0.37 if real else 0.37 - 0.21j
     # H' = dscale (D − centre) + w R + w̄ L, R[x, parent] = 1, built independently (sparse)
     n, dim = basis.n_qubits, basis.dim
+    index = {int(s): k for k, s in enumerate(basis.states)}
     rows, cols = [], []
     for k, s in enumerate(basis.states.tolist()):
         for j in range(n):
             if s >> (n - 1 - j) & 1:
                 rows.append(k)
-                cols.append(s ^ (1 << (n - 1 - j)))  # the full space: index = bitstring
+                cols.append(index[s ^ (1 << (n - 1 - j))])
     raising = scipy.sparse.csr_array((np.ones(len(rows)), (rows, cols)), shape=(dim, dim))
     centre, dscale = 5.0, 0.01
-    excited = np.array([[s >> (n - 1 - i) & 1 for i in range(n)] for s in range(dim)])
+    excited = np.array([[s >> (n - 1 - i) & 1 for i in range(n)] for s in basis.states.tolist()])
     group_counts = np.stack([excited[:, groups == g].sum(1) for g in (0, 1)])
     diagonal = dscale * (basis.interaction - detuning @ group_counts - centre)
     dense = scipy.sparse.diags_array(diagonal) + w * raising + np.conj(w) * raising.T
@@ -732,7 +803,16 @@ def test_a_chebyshev_step_in_chunks_applies_the_dense_hamiltonian(real: bool) ->
         assert bounds.size == n_chunks + 1 and bounds[0] == 0 and bounds[-1] == dim
         out = prev.copy()  # in place, as the recurrence runs
         acc = np.zeros((2, dim), np.complex128)
-        structure = (ops.parents, ops.block_offsets, bounds, basis.n_excited, basis.interaction, ops.counts)
+        lists = ops.parents
+        structure = (
+            lists.lists,
+            lists.block_offsets,
+            lists.escapes_at,
+            lists.n_ranks,
+            bounds,
+            basis.n_excited,
+        )
+        structure += (basis.interaction, ops.counts)
         kernels.chebyshev_step(*structure, detuning, centre, dscale, w, v, out, out, 2.0, 1.0, coefs, acc)
         np.testing.assert_allclose(out, want, rtol=0, atol=1e-12)
         np.testing.assert_allclose(acc[0], coefs[0] * want, rtol=0, atol=1e-12)
@@ -788,7 +868,7 @@ def test_a_refused_cutoff_is_not_kept_alive_by_its_error() -> None:
     assert built.basis_dim > 1000
     # the basis is built, then refused for its run's estimate
     with pytest.raises(MemoryBudgetError) as refused:
-        Subspace(energy_cutoff=20.0, max_memory=built.bytes - 1).run([seq])
+        Subspace(energy_cutoff=20.0, max_memory=built.bytes - 1, compact_lists=False).run([seq])
     assert _held_by(refused.value) == []
     # the enumeration stops at the budget's count
     with pytest.raises(MemoryBudgetError, match="more than") as counted:

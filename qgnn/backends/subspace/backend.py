@@ -34,6 +34,10 @@ budget), and the run's peak memory is estimated from the count
 (:func:`~qgnn.backends.subspace.memory.run_bytes`); past ``max_memory`` the
 sequence fails with :class:`~qgnn.backends.subspace.memory.MemoryBudgetError`,
 which names the memory it would need, before anything large is allocated.
+A run whose couplings fit only in the compact layout (``compact_lists``,
+~65 instead of ~98 B per kept bitstring for a 28-atom QEK run) is built
+with it: the basis is built and the lists planned, and their exact size is
+checked again before they are written; its steps are ~1.5× slower.
 """
 
 from __future__ import annotations
@@ -60,7 +64,14 @@ from qgnn.backends.subspace.basis import (
 )
 from qgnn.backends.subspace.drive import Drive, pieces, read_sequence
 from qgnn.backends.subspace.error import Difference, Moments, Observables, difference, leaked_weight
+from qgnn.backends.subspace.kernels import (
+    CompactPlan,
+    compact_bytes_while_building,
+    compact_lists_bytes,
+    compact_plan,
+)
 from qgnn.backends.subspace.memory import (
+    CompactLists,
     MemoryBudgetError,
     MemoryEstimate,
     default_max_memory,
@@ -215,6 +226,15 @@ class Subspace:
         max_stored_bitstrings: largest basis whose bitstring probabilities the
             Measurement keeps (sparse); beyond it only ⟨n_i⟩, ⟨n_i n_j⟩ and
             P(k) are kept. Default 2**16.
+        compact_lists: when a run's couplings, stored as int32 indices, do
+            not fit ``max_memory``, store them in the compact layout (~1.1 B
+            instead of 4 B per coupling, e.g. ~65 instead of ~98 B per kept
+            bitstring for a 28-atom QEK run: see
+            :class:`~qgnn.backends.subspace.kernels.ParentLists`), whose
+            steps are ~1.5× slower; results are identical. Default True;
+            ``settings["compact_lists"]`` says whether the run used them. A
+            pipeline's workers run without them, so a graph they would make
+            fit a worker's share runs alone on every core instead.
 
     Example:
         >>> import pulser
@@ -242,6 +262,7 @@ class Subspace:
         over_budget: OverBudget = "raise",
         seed: int | None = None,
         max_stored_bitstrings: int = 2**16,
+        compact_lists: bool = True,
     ) -> None:
         def number(value: Any, what: str) -> float:
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
@@ -298,6 +319,9 @@ class Subspace:
         self.over_budget: OverBudget = over_budget
         self.seed = None if seed is None else int(seed)
         self.max_stored_bitstrings = count(max_stored_bitstrings, "max_stored_bitstrings", allow_zero=True)
+        if not isinstance(compact_lists, bool):
+            raise InvalidInputError(f"Subspace: compact_lists must be True or False, got {compact_lists!r}")
+        self.compact_lists = compact_lists
 
     @property
     def memory_budget(self) -> int:
@@ -410,7 +434,7 @@ class Subspace:
                 lower = run_bytes(cap + 1, 0, drive.n_groups, vectors)
                 return MemoryEstimate(lower, cap + 1, 0, cutoff, budget, complete=False)
             previous_dim = counted.dim if previous else 0  # the search's previous run: ≤ this one
-            needed = self._bytes(drive, counted, vectors, n_times, previous_dim)
+            needed, _ = self._bytes(drive, counted, vectors, n_times, previous_dim)
             return MemoryEstimate(needed, counted.dim, counted.n_couplings, cutoff, budget)
 
         if self.energy_cutoff is not None or self.tolerance == 0.0:
@@ -420,8 +444,8 @@ class Subspace:
         if planned.fits or (result := count(first)) is None or (below := count(first / _AUTO_STEP)) is None:
             return planned
         needed = max(  # the result at the start, estimated from the run below it (kept beside it)
-            self._bytes(drive, result, vectors, n_times, 0),
-            self._bytes(drive, below, vectors, n_times, result.dim, previous_kept=True),
+            self._bytes(drive, result, vectors, n_times, 0)[0],
+            self._bytes(drive, below, vectors, n_times, result.dim, previous_kept=True)[0],
         )
         from_below = MemoryEstimate(needed, result.dim, result.n_couplings, first, budget)
         return from_below if from_below.fits else planned
@@ -436,15 +460,38 @@ class Subspace:
         n_times: int,
         previous_dim: int,
         previous_kept: bool = False,
-    ) -> int:
-        return run_bytes(
-            counted.dim,
-            counted.n_couplings,
-            drive.n_groups,
-            vectors,
-            previous_bytes=previous_bytes(previous_dim, n_times),
-            previous_kept=previous_kept or self.criterion == "bitstrings",
-        )
+        compact: CompactLists | None = None,
+        compact_allowed: bool | None = None,
+    ) -> tuple[int, CompactLists | None]:
+        """The run's estimated peak (bytes), and its compact lists' size when it needs them.
+
+        With int32 lists unless they do not fit the budget and compact ones are
+        allowed (``compact_allowed``, default ``compact_lists``): then with
+        ``compact`` (the exact size, once planned) or else their lower bound
+        from the counts.
+        """
+
+        def peak(lists: CompactLists | None) -> int:
+            return run_bytes(
+                counted.dim,
+                counted.n_couplings,
+                drive.n_groups,
+                vectors,
+                previous_bytes=previous_bytes(previous_dim, n_times),
+                previous_kept=previous_kept or self.criterion == "bitstrings",
+                compact=lists,
+            )
+
+        indices = peak(None)
+        allowed = self.compact_lists if compact_allowed is None else compact_allowed
+        if indices <= self.memory_budget or not allowed:
+            return indices, None
+        if compact is None:
+            lower = compact_lists_bytes(counted.dim, counted.n_couplings, 0, 0)
+            building = compact_bytes_while_building(counted.dim, counted.n_couplings, drive.n_qubits)
+            compact = CompactLists(lower, building, exact=False)
+        smaller = peak(compact)
+        return (indices, None) if smaller >= indices else (smaller, compact)
 
     def _basis(
         self,
@@ -455,8 +502,8 @@ class Subspace:
         previous_dim: int,
         label: str,
         previous_kept: bool = False,
-    ) -> tuple[SubspaceBasis, int]:
-        """The basis at ``cutoff`` and its run's estimated peak memory (bytes).
+    ) -> tuple[SubspaceBasis, int, CompactPlan | None]:
+        """The basis at ``cutoff``, its run's estimated peak memory (bytes) and its compact lists' plan.
 
         ``vectors``: the evolution's bytes per kept bitstring
         (:func:`~qgnn.backends.subspace.propagator.vector_bytes`); ``n_times``: evaluation times;
@@ -465,7 +512,9 @@ class Subspace:
 
         The bitstrings and their couplings are counted first (stopping at the
         budget) and the run refused before the basis or anything else large
-        is allocated.
+        is allocated. When it fits only with compact parents' lists (no plan
+        returned: int32 lists), the basis is built and the lists planned,
+        which gives their exact size, checked again before they are written.
 
         Raises:
             BasisTooLargeError: more than ``max_basis`` bitstrings.
@@ -489,17 +538,38 @@ class Subspace:
                 needed,
                 budget,
             ) from exc
-        needed = self._bytes(drive, counted, vectors, n_times, previous_dim, previous_kept)
-        if needed > budget:
-            raise MemoryBudgetError(
+        needed, compact = self._bytes(drive, counted, vectors, n_times, previous_dim, previous_kept)
+
+        def refuse(needed: int) -> MemoryBudgetError:
+            """The refusal; its needed_bytes is the least the run needs, compact lists or not."""
+            lists, least = ("" if compact is None else " with compact parents' lists"), needed
+            if not self.compact_lists:
+                least, smaller = self._bytes(
+                    drive, counted, vectors, n_times, previous_dim, previous_kept, compact_allowed=True
+                )
+                if smaller is not None:
+                    lists = f" ({format_bytes(least)} with compact parents' lists: compact_lists=False here)"
+            return MemoryBudgetError(
                 f"{label}: {where} keeps {counted.dim} bitstrings with {counted.n_couplings} couplings, "
-                f"needing {format_bytes(needed)}; the memory budget is {format_bytes(budget)}: raise "
+                f"needing {format_bytes(needed)}{lists}; the memory budget is {format_bytes(budget)}: raise "
                 "max_memory (or run this graph alone), loosen the tolerances, or use an approximate backend "
                 "(EmuMPS)",
-                needed,
+                least,
                 budget,
             )
-        return rydberg_basis(drive.interactions, max_energy, counted=counted), needed
+
+        if needed > budget:
+            raise refuse(needed)
+        basis = rydberg_basis(drive.interactions, max_energy, counted=counted)
+        if compact is None:
+            return basis, needed, None
+        plan = compact_plan(basis.states, basis.n_excited, basis.n_qubits)
+        exact = CompactLists(plan.nbytes, compact.building, exact=True)
+        needed, compact = self._bytes(drive, counted, vectors, n_times, previous_dim, previous_kept, exact)
+        if needed > budget:
+            del basis, plan
+            raise refuse(needed)
+        return basis, needed, plan
 
     def _solve(
         self, drive: Drive, times: tuple[float, ...], label: str
@@ -509,17 +579,18 @@ class Subspace:
         vectors = vector_bytes(steps)
         tried: list[float] = []
         peak: dict[float, int] = {}
+        plans: dict[float, CompactPlan | None] = {}
         leaked_at: dict[float, np.ndarray] = {}
 
         def basis_at(cutoff: float, previous_dim: int, previous_kept: bool = False) -> SubspaceBasis:
-            basis, peak[cutoff] = self._basis(
+            basis, peak[cutoff], plans[cutoff] = self._basis(
                 drive, cutoff, vectors, len(times), previous_dim, label, previous_kept
             )
             return basis
 
         def run_in(basis: SubspaceBasis, cutoff: float) -> Observables:
             tried.append(cutoff)
-            ops = Operators(basis, drive.groups)
+            ops = Operators(basis, drive.groups, plans[cutoff])
             run = evolve(ops, steps)
             weights = run.weights()
             leaked_at[cutoff] = leaked_weight(run, ops, weights, drive.groups, drive.omega_max)
@@ -637,6 +708,7 @@ class Subspace:
             "cutoffs_tried": tried,
             "coarsened": coarsened,
             "memory_bytes": max(peak.values()),
+            "compact_lists": plans[cutoff] is not None,
             "tolerance": self.tolerance,
             "occupation_tolerance": self.occupation_tolerance,
             "criterion": self.criterion,

@@ -119,7 +119,7 @@ def leaked_weight(
         return np.zeros(n_times)
     atom_detuning = np.ascontiguousarray(np.array(run.detunings)[:, groups], dtype=np.float64)  # (T, n)
     with NUMBA_LAUNCH_LOCK:
-        kept = kept_children(basis.states, ops.parents, basis.n_excited)
+        kept = kept_children(basis.states, ops.parents.lists, ops.parents.n_ranks, basis.n_excited)
         return leaked_weight_sum(
             basis.states,
             basis.n_excited,

@@ -14,6 +14,10 @@ fly from the interaction energies and excitation counts, and adds the term
 to every evaluation time's sum (:func:`chebyshev_step`). Against a CSR
 matrix with both directions this halves the memory per coupling and reads
 each index once (a serial step measured 1.6–1.9× faster at 24 atoms).
+Where even 4 B per coupling do not fit the memory budget, the lists are
+stored in a compact layout (:func:`compact_parents`: ~1.1 B per coupling,
+offsets from per-block bases); the same kernels read both layouts through
+:func:`_parent`, compiled once per layout, the int32 one as fast as before.
 
 Loops over states run on ``numba.get_num_threads()`` threads (the pipeline's
 worker processes set it to their thread count; a process running one big
@@ -27,34 +31,178 @@ threading layer (workqueue) is not thread-safe.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numba as nb
 import numpy as np
+from numba.extending import overload
 
 from qgnn.backends.base import NUMBA_LAUNCH_LOCK
 from qgnn.backends.subspace.basis import BasisTooLargeError
 
 #: States per stored offset into the parents' lists; parallel chunks start at multiples of it.
 BLOCK = 1024
+#: Compact lists: states per block sharing one base per rank (:class:`ParentLists`).
+BASE_BLOCK = 64
+#: Compact lists: the offset that says "the next of the escaped indices".
+ESCAPE = 255
+#: Compact lists are written from the int32 lists of this many states at a time.
+_RANGE = 2**18
+
+
+@dataclass(frozen=True, eq=False)
+class ParentLists:
+    """Every state's parents (x minus one excitation, most significant atom first), in one of two layouts.
+
+    ``"indices"``: one int32 index per coupling (4 B), the fastest to read.
+    ``"compact"``: per coupling, one byte: its offset above the base of its
+    rank (the r-th parent) in its block of :data:`BASE_BLOCK` states, or
+    :data:`ESCAPE` when that offset is ≥ 255 and the index is the next one
+    of ``escapes`` (int32, in list order; ~1 % of the couplings of MUTAG
+    bases at 22–24 atoms): ~1.1 B per coupling and 4 B × ranks per block,
+    for runs whose int32 lists do not fit the memory budget; a Chebyshev step
+    reads it 1.4–1.55× slower (a 24-atom MUTAG basis, one or two threads).
+    Both are read by the same kernels through :func:`_parent`.
+
+    Attributes:
+        lists: what the kernels read: ``(indices,)`` or ``(bases, offsets, escapes)``.
+        block_offsets: where the list of state m·BLOCK starts (int64).
+        escapes_at: escaped indices before state m·BASE_BLOCK, and their total (int64; ``[0]``
+            for ``"indices"``, never read).
+        n_ranks: bases per block (the largest number of parents; 0 for ``"indices"``).
+        degree: couplings per state (parents + kept children, uint8), for the spectral bounds.
+    """
+
+    lists: tuple[np.ndarray, ...]
+    block_offsets: np.ndarray
+    escapes_at: np.ndarray
+    n_ranks: int
+    degree: np.ndarray
+
+    @property
+    def layout(self) -> str:
+        """``"indices"`` or ``"compact"``."""
+        return "indices" if len(self.lists) == 1 else "compact"
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the lists and their per-state and per-block arrays."""
+        return sum(a.nbytes for a in (*self.lists, self.block_offsets, self.escapes_at, self.degree))
+
+
+def _parent(lists: tuple[np.ndarray, ...], f: int, b: int, x: int) -> tuple[int, bool]:
+    """Coupling ``f``'s parent index and whether it was escaped (compiled by :func:`_parent_impl`).
+
+    ``b``: the index of its base (block × ranks + rank); ``x``: the next escaped index.
+    """
+    raise NotImplementedError("compiled only")
+
+
+@overload(_parent, inline="always")
+def _parent_impl(lists: Any, f: Any, b: Any, x: Any) -> Any:
+    if len(lists.types) == 1:  # int32 indices: b and x unused, the flag constant (folded away)
+
+        def indices(lists: Any, f: Any, b: Any, x: Any) -> Any:
+            return np.int64(lists[0][f]), False
+
+        return indices
+
+    def compact(lists: Any, f: Any, b: Any, x: Any) -> Any:
+        offset = lists[1][f]
+        if offset == ESCAPE:
+            return np.int64(lists[2][x]), True
+        return np.int64(lists[0][b]) + np.int64(offset), False
+
+    return compact
+
+
+def _near(lists: tuple[np.ndarray, ...], f: int, b: int) -> int:
+    """Coupling ``f``'s parent index in a block without escapes (compiled by :func:`_near_impl`)."""
+    raise NotImplementedError("compiled only")
+
+
+@overload(_near, inline="always")
+def _near_impl(lists: Any, f: Any, b: Any) -> Any:
+    if len(lists.types) == 1:
+
+        def indices(lists: Any, f: Any, b: Any) -> Any:
+            return np.int64(lists[0][f])
+
+        return indices
+
+    def compact(lists: Any, f: Any, b: Any) -> Any:
+        return np.int64(lists[0][b]) + np.int64(lists[1][f])
+
+    return compact
+
+
+def _block(lists: tuple[np.ndarray, ...], escapes_at: np.ndarray, block: int) -> tuple[bool, int]:
+    """Whether base block ``block`` has no escaped index, and the escapes before it (compiled)."""
+    raise NotImplementedError("compiled only")
+
+
+@overload(_block, inline="always")
+def _block_impl(lists: Any, escapes_at: Any, block: Any) -> Any:
+    if len(lists.types) == 1:  # int32 indices: no escapes (escapes_at is not read)
+
+        def indices(lists: Any, escapes_at: Any, block: Any) -> Any:
+            return True, np.int64(0)
+
+        return indices
+
+    def compact(lists: Any, escapes_at: Any, block: Any) -> Any:
+        return escapes_at[block] == escapes_at[block + 1], np.int64(escapes_at[block])
+
+    return compact
+
+
+def _escapes(lists: tuple[np.ndarray, ...], first: int, stop: int) -> int:
+    """Escaped indices among couplings ``first:stop`` (compiled by :func:`_escapes_impl`)."""
+    raise NotImplementedError("compiled only")
+
+
+@overload(_escapes, inline="always")
+def _escapes_impl(lists: Any, first: Any, stop: Any) -> Any:
+    if len(lists.types) == 1:
+
+        def none(lists: Any, first: Any, stop: Any) -> Any:
+            return 0
+
+        return none
+
+    def count(lists: Any, first: Any, stop: Any) -> Any:
+        n = 0
+        for f in range(first, stop):
+            if lists[1][f] == ESCAPE:
+                n += 1
+        return n
+
+    return count
 
 
 @nb.njit(cache=True, parallel=True)
-def _write_parents(states: np.ndarray, n_qubits: int, offsets: np.ndarray, out: np.ndarray) -> None:
-    """Every state's parents, found by one merge per atom, written at ``offsets[k]`` + the atom's rank.
+def _write_parents(
+    states: np.ndarray, n_qubits: int, lo: int, hi: int, offsets: np.ndarray, out: np.ndarray
+) -> None:
+    """The parents of states ``lo:hi``, found by one merge per atom, at ``offsets[k − lo]`` + the atom's rank.
 
     For atom j, over the states k with j excited, in order, the parents
-    p = k ^ bit_j increase too, so a pointer walks ``states`` once (no binary
-    search). p goes to position j's rank among the atoms excited in k (most
-    significant atom first, so each list is increasing). Atoms write
-    disjoint slots, so they run on numba's threads.
+    p = k ^ bit_j increase too, so a pointer walks ``states`` once from a
+    binary search at the first of them. p goes to position j's rank among
+    the atoms excited in k (most significant atom first, so each list is
+    increasing). Atoms write disjoint slots, so they run on numba's threads.
     """
     for j in nb.prange(n_qubits):
         bit = np.int64(1) << np.int64(n_qubits - 1 - j)
         above = ~((bit << np.int64(1)) - np.int64(1))  # the atoms before j (more significant bits)
-        pointer = 0
-        for k in range(states.size):
+        pointer = -1
+        for k in range(lo, hi):
             s = states[k]
             if s & bit:
                 target = s ^ bit
+                if pointer < 0:
+                    pointer = np.searchsorted(states[:k], target)
                 while states[pointer] < target:
                     pointer += 1
                 rank = 0
@@ -62,44 +210,205 @@ def _write_parents(states: np.ndarray, n_qubits: int, offsets: np.ndarray, out: 
                 while rest:
                     rest &= rest - np.int64(1)
                     rank += 1
-                out[offsets[k] + rank] = pointer
+                out[offsets[k - lo] + rank] = pointer
+
+
+def _range_parents(states: np.ndarray, n_excited: np.ndarray, n_qubits: int, lo: int, hi: int) -> np.ndarray:
+    """The int32 parents' lists of states ``lo:hi``, state after state."""
+    offsets = np.zeros(hi - lo + 1, np.int64)
+    np.cumsum(n_excited[lo:hi], dtype=np.int64, out=offsets[1:])
+    out = np.empty(int(offsets[-1]), np.int32)
+    with NUMBA_LAUNCH_LOCK:
+        _write_parents(states, n_qubits, lo, hi, offsets, out)
+    return out
 
 
 @nb.njit(cache=True)
-def _add_children(parents: np.ndarray, degree: np.ndarray) -> None:
-    for e in range(parents.size):
-        degree[parents[e]] += 1
+def _bases(indices: np.ndarray, n_excited: np.ndarray, lo: int, n_ranks: int, bases: np.ndarray) -> int:
+    """Each rank's smallest parent per block of states ``lo:``, into ``bases``; returns the escapes."""
+    escaped = 0
+    e = 0
+    for k0 in range(lo, lo + n_excited.size, BASE_BLOCK):
+        b0 = (k0 // BASE_BLOCK) * n_ranks
+        stop = min(lo + n_excited.size, k0 + BASE_BLOCK)
+        for r in range(n_ranks):
+            bases[b0 + r] = np.iinfo(np.int32).max
+        f = e
+        for k in range(k0, stop):
+            for r in range(n_excited[k - lo]):
+                bases[b0 + r] = min(bases[b0 + r], indices[f])
+                f += 1
+        for k in range(k0, stop):
+            for r in range(n_excited[k - lo]):
+                if indices[e] - bases[b0 + r] >= ESCAPE:
+                    escaped += 1
+                e += 1
+    return escaped
 
 
-def parents(
-    states: np.ndarray, n_excited: np.ndarray, n_qubits: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each state's parents, as ``(parents int32, block_offsets int64, degree uint8)``.
+@nb.njit(cache=True)
+def _compress(
+    indices: np.ndarray,
+    n_excited: np.ndarray,
+    lo: int,
+    n_ranks: int,
+    bases: np.ndarray,
+    offsets: np.ndarray,
+    escapes: np.ndarray,
+    escapes_at: np.ndarray,
+    x: int,
+) -> int:
+    """Write the offsets and escapes of states ``lo:`` (escapes from index ``x``); returns the next ``x``."""
+    e = 0
+    for i in range(n_excited.size):
+        k = lo + i
+        if k % BASE_BLOCK == 0:
+            escapes_at[k // BASE_BLOCK] = x
+        b0 = (k // BASE_BLOCK) * n_ranks
+        for r in range(n_excited[i]):
+            offset = indices[e] - bases[b0 + r]
+            if offset < ESCAPE:
+                offsets[e] = offset
+            else:
+                offsets[e] = ESCAPE
+                escapes[x] = indices[e]
+                x += 1
+            e += 1
+    return x
+
+
+@nb.njit(cache=True)
+def _add_children(
+    lists: tuple[np.ndarray, ...], n_excited: np.ndarray, n_ranks: int, degree: np.ndarray
+) -> None:
+    e = 0
+    x = 0
+    for k in range(n_excited.size):
+        b0 = (k // BASE_BLOCK) * n_ranks
+        for r in range(n_excited[k]):
+            p, escaped = _parent(lists, e + r, b0 + r, x)
+            x += escaped
+            degree[p] += 1
+        e += n_excited[k]
+
+
+@nb.njit(cache=True)
+def _block_offsets(n_excited: np.ndarray) -> np.ndarray:
+    """Where the list of state m·BLOCK starts (int64), and the total at the end."""
+    out = np.zeros((n_excited.size + BLOCK - 1) // BLOCK + 1, np.int64)
+    e = 0
+    for k in range(n_excited.size):
+        if k % BLOCK == 0:
+            out[k // BLOCK] = e
+        e += n_excited[k]
+    out[-1] = e
+    return out
+
+
+def _finish(
+    lists: tuple[np.ndarray, ...], n_excited: np.ndarray, escapes_at: np.ndarray, n_ranks: int
+) -> ParentLists:
+    offsets = _block_offsets(n_excited)
+    degree = n_excited.copy()
+    _add_children(lists, n_excited, n_ranks, degree)
+    return ParentLists(lists, offsets, escapes_at, n_ranks, degree)
+
+
+def parents(states: np.ndarray, n_excited: np.ndarray, n_qubits: int) -> ParentLists:
+    """Each state's parents as int32 indices (the ``"indices"`` layout of :class:`ParentLists`).
 
     Args:
         states: kept bitstrings (sorted int64, closed under removing an excitation).
         n_excited: excitations per state.
         n_qubits: number of atoms.
 
-    Returns:
-        the parents' indices, state after state (``n_excited[k]`` of them,
-        increasing); where the list of state ``m·BLOCK`` starts; and each
-        state's number of couplings (parents + kept children), for the
-        spectral bounds. Peak memory besides the basis: 4 B per coupling and
-        8 B per state (the offsets of every state, freed once written).
+    Peak memory besides the basis: 4 B per coupling and 8 B per state (the
+    offsets of every state, freed once written).
     """
+    _check_addressable(states)
+    indices = _range_parents(states, n_excited, n_qubits, 0, states.size)
+    return _finish((indices,), n_excited, np.zeros(1, np.int64), 0)
+
+
+@dataclass(frozen=True)
+class CompactPlan:
+    """What :func:`compact_parents` will allocate, known before it does (a first pass over the basis).
+
+    Attributes:
+        bases: each block's base per rank (int32, already computed).
+        n_ranks: bases per block.
+        n_escapes: couplings whose offset does not fit a byte.
+        nbytes: bytes of the finished lists (offsets, escapes, bases, per-block and per-state arrays).
+    """
+
+    bases: np.ndarray
+    n_ranks: int
+    n_escapes: int
+    nbytes: int
+
+
+def _ranges(dim: int) -> list[tuple[int, int]]:
+    return [(lo, min(dim, lo + _RANGE)) for lo in range(0, dim, _RANGE)]
+
+
+def compact_plan(states: np.ndarray, n_excited: np.ndarray, n_qubits: int) -> CompactPlan:
+    """The bases of the compact layout and its exact size, from the int32 lists of one range at a time.
+
+    Peak memory besides the basis: the bases and one range's int32 lists
+    (:func:`compact_bytes_while_building`).
+    """
+    _check_addressable(states)
+    n_ranks = max(1, int(n_excited.max(initial=0)))
+    bases = np.empty(-(-states.size // BASE_BLOCK) * n_ranks, np.int32)
+    n_escapes = 0
+    for lo, hi in _ranges(states.size):
+        indices = _range_parents(states, n_excited, n_qubits, lo, hi)
+        n_escapes += int(_bases(indices, n_excited[lo:hi], lo, n_ranks, bases))
+    nbytes = compact_lists_bytes(states.size, int(n_excited.sum(dtype=np.int64)), n_escapes, n_ranks)
+    return CompactPlan(bases, n_ranks, n_escapes, nbytes)
+
+
+def compact_lists_bytes(dim: int, n_couplings: int, n_escapes: int, n_ranks: int) -> int:
+    """Bytes of compact parents' lists: offsets, escapes, bases, per-block offsets and per-state degrees.
+
+    With ``n_escapes = n_ranks = 0``, a lower bound known from the counts alone.
+    """
+    n_blocks, n_base_blocks = -(-dim // BLOCK) + 1, -(-dim // BASE_BLOCK) + 1
+    bases = 4 * n_ranks * (n_base_blocks - 1)
+    return n_couplings + 4 * n_escapes + bases + 8 * (n_blocks + n_base_blocks) + dim
+
+
+def compact_parents(
+    states: np.ndarray, n_excited: np.ndarray, n_qubits: int, plan: CompactPlan
+) -> ParentLists:
+    """Each state's parents in the ``"compact"`` layout of :class:`ParentLists` (a second pass)."""
+    n_couplings = int(n_excited.sum(dtype=np.int64))
+    offsets = np.empty(n_couplings, np.uint8)
+    escapes = np.empty(plan.n_escapes, np.int32)
+    escapes_at = np.zeros(-(-states.size // BASE_BLOCK) + 1, np.int64)
+    e, x = 0, 0
+    for lo, hi in _ranges(states.size):
+        indices = _range_parents(states, n_excited, n_qubits, lo, hi)
+        x = _compress(
+            indices, n_excited[lo:hi], lo, plan.n_ranks, plan.bases, offsets[e:], escapes, escapes_at, x
+        )
+        e += indices.size
+    escapes_at[-1] = x
+    return _finish((plan.bases, offsets, escapes), n_excited, escapes_at, plan.n_ranks)
+
+
+def compact_bytes_while_building(dim: int, n_couplings: int, n_qubits: int) -> int:
+    """Bytes besides the basis and the finished lists while compact lists are built.
+
+    One range's int32 lists at a time: 8 B per state (offsets) and 4 B per
+    coupling, at most ``n_qubits`` couplings per state of a range.
+    """
+    return 8 * min(dim, _RANGE) + 4 * min(n_couplings, _RANGE * n_qubits)
+
+
+def _check_addressable(states: np.ndarray) -> None:
     if states.size >= np.iinfo(np.int32).max:
         raise BasisTooLargeError(f"{states.size} bitstrings: more than int32 indices can address")
-    offsets = np.zeros(states.size + 1, np.int64)
-    np.cumsum(n_excited, dtype=np.int64, out=offsets[1:])
-    out = np.empty(int(offsets[-1]), np.int32)
-    with NUMBA_LAUNCH_LOCK:
-        _write_parents(states, n_qubits, offsets, out)
-    block_offsets = offsets[::BLOCK].copy()
-    del offsets
-    degree = n_excited.copy()
-    _add_children(out, degree)
-    return out, block_offsets, degree
 
 
 def chunk_bounds(dim: int, n_chunks: int) -> np.ndarray:
@@ -140,8 +449,10 @@ def spectral_bounds(
 
 @nb.njit(cache=True, parallel=True)
 def chebyshev_step(
-    parents: np.ndarray,
+    lists: tuple[np.ndarray, ...],
     block_offsets: np.ndarray,
+    escapes_at: np.ndarray,
+    n_ranks: int,
     bounds: np.ndarray,
     n_excited: np.ndarray,
     interaction: np.ndarray,
@@ -160,12 +471,14 @@ def chebyshev_step(
 ) -> None:
     """``out = scale·(d∘v + w·Σ_parents v + w̄·Σ_children v) − keep_prev·prev``; ``acc[t] += coefs[t]·out``.
 
-    d = dscale·(E − Σ_g δ_g·counts[g] − centre). ``out`` may be ``prev``
-    (updated in place: row k reads its own ``prev`` before any child adds to
-    it, since children come later in the basis). ``w`` scales the raising
-    couplings (parent → state); with a real ``w`` the vectors may be real
-    (half the memory traffic), the sums ``acc`` stay complex. ``bounds``:
-    the chunks (:func:`chunk_bounds`), one per thread.
+    d = dscale·(E − Σ_g δ_g·counts[g] − centre). The parents are read from
+    a :class:`ParentLists` (``lists``, ``block_offsets``, ``escapes_at``,
+    ``n_ranks``; the compiled code of each layout is its own). ``out`` may
+    be ``prev`` (updated in place: row k reads its own ``prev`` before any
+    child adds to it, since children come later in the basis). ``w`` scales
+    the raising couplings (parent → state); with a real ``w`` the vectors
+    may be real (half the memory traffic), the sums ``acc`` stay complex.
+    ``bounds``: the chunks (:func:`chunk_bounds`), one per thread.
     """
     ws = w * scale
     wc = np.conj(w) * scale
@@ -174,34 +487,62 @@ def chebyshev_step(
     for c in nb.prange(n_chunks):
         start, stop = bounds[c], bounds[c + 1]
         e = block_offsets[start // BLOCK]
+        x = 0
+        clean = True
         for k in range(start, stop):
-            m = e + n_excited[k]
+            n = n_excited[k]
+            block = k // BASE_BLOCK
+            b0 = block * n_ranks
+            if k % BASE_BLOCK == 0:
+                clean, x = _block(lists, escapes_at, block)
             vk = v[k]
             down = wc * vk
             up = zero
-            first = e
-            while first < m and parents[first] < start:  # parents in an earlier chunk: scattered later
-                up += v[parents[first]]
-                first += 1
-            for f in range(first, m):
-                p = parents[f]
-                up += v[p]
-                out[p] += down
-            d = _diagonal(interaction, counts, detuning, k) - centre
-            out[k] = scale * dscale * d * vk + ws * up - keep_prev * prev[k]
-            e = m
-    for c in range(1, n_chunks):  # the scatters across chunks: each list starts with them (increasing)
-        start, stop = bounds[c], bounds[c + 1]
-        e = block_offsets[start // BLOCK]
-        for k in range(start, stop):
-            m = e + n_excited[k]
-            down = wc * v[k]
-            for f in range(e, m):
-                p = parents[f]
+            r = 0
+            while r < n:  # parents in an earlier chunk (a prefix of the list): scattered after this pass
+                p, escaped = _parent(lists, e + r, b0 + r, x)
                 if p >= start:
                     break
+                x += escaped
+                up += v[p]
+                r += 1
+            if clean:
+                for f in range(e + r, e + n):
+                    p = _near(lists, f, b0 + f - e)
+                    up += v[p]
+                    out[p] += down
+            else:
+                for f in range(e + r, e + n):
+                    p, escaped = _parent(lists, f, b0 + f - e, x)
+                    x += escaped
+                    up += v[p]
+                    out[p] += down
+            d = _diagonal(interaction, counts, detuning, k) - centre
+            out[k] = scale * dscale * d * vk + ws * up - keep_prev * prev[k]
+            e += n
+    for c in range(1, n_chunks):  # the scatters across chunks
+        start, stop = bounds[c], bounds[c + 1]
+        e = block_offsets[start // BLOCK]
+        x = 0
+        clean = True
+        for k in range(start, stop):
+            n = n_excited[k]
+            block = k // BASE_BLOCK
+            b0 = block * n_ranks
+            if k % BASE_BLOCK == 0:
+                clean, x = _block(lists, escapes_at, block)
+            down = wc * v[k]
+            r = 0
+            while r < n:  # the list's prefix in earlier chunks
+                p, escaped = _parent(lists, e + r, b0 + r, x)
+                if p >= start:
+                    break
+                x += escaped
                 out[p] += down
-            e = m
+                r += 1
+            if not clean:  # the escapes left in this list
+                x += _escapes(lists, e + r, e + n)
+            e += n
     n_times = coefs.size
     for c in nb.prange(n_chunks):
         for t in range(n_times):
@@ -212,13 +553,18 @@ def chebyshev_step(
 
 
 @nb.njit(cache=True)
-def kept_children(states: np.ndarray, parents: np.ndarray, n_excited: np.ndarray) -> np.ndarray:
+def kept_children(
+    states: np.ndarray, lists: tuple[np.ndarray, ...], n_ranks: int, n_excited: np.ndarray
+) -> np.ndarray:
     """For each state, the bits of the atoms whose excitation leads to a kept state (int64 masks)."""
     mask = np.zeros(states.size, np.int64)
     e = 0
+    x = 0
     for k in range(states.size):
-        for f in range(e, e + n_excited[k]):
-            p = parents[f]
+        b0 = (k // BASE_BLOCK) * n_ranks
+        for r in range(n_excited[k]):
+            p, escaped = _parent(lists, e + r, b0 + r, x)
+            x += escaped
             mask[p] |= states[k] ^ states[p]
         e += n_excited[k]
     return mask

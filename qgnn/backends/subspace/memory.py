@@ -7,7 +7,13 @@ the drive's couplings (each state's parents: one int32 index per coupling;
 the couplings number Σ_x n_exc(x), known as soon as the basis is), and the
 evolution (the parents' lists, the vectors of the Chebyshev recurrence and
 its sums, the recorded states and their probabilities:
-:func:`~qgnn.backends.subspace.propagator.vector_bytes`). Of the previous
+:func:`~qgnn.backends.subspace.propagator.vector_bytes`). When the int32
+lists do not fit the budget, compact ones (~1.1 B per coupling, see
+:class:`~qgnn.backends.subspace.kernels.ParentLists`) may: from the counts
+their size is known to within the escaped couplings and the per-block
+bases (:class:`CompactLists`, a lower bound that decides whether to build
+the basis at all), exactly once the basis is built and the lists planned.
+Of the previous
 cutoff only the moments are kept once the next basis is built (its
 probabilities too for the ``"bitstrings"`` criterion). :func:`run_bytes`
 takes the largest phase (an upper bound: it is checked against traced
@@ -110,6 +116,7 @@ def run_bytes(
     *,
     previous_bytes: int = 0,
     previous_kept: bool = False,
+    compact: CompactLists | None = None,
 ) -> int:
     """Upper estimate of the peak memory of one subspace run (bytes): its largest phase.
 
@@ -121,13 +128,34 @@ def run_bytes(
             (:func:`~qgnn.backends.subspace.propagator.vector_bytes`).
         previous_bytes: the previous cutoff's basis and probabilities, alive while this basis is built.
         previous_kept: they stay alive through the whole run (the ``"bitstrings"`` criterion).
+        compact: the run's parents' lists are compact ones of this size (default: int32 indices).
     """
     basis = _BASIS + (n_groups if n_groups > 1 else 0)  # + one count per state and detuning group
     build = _BASIS * dim
-    assembly = (basis + _OFFSETS) * dim + _PARENT * n_couplings
-    evolution = (basis + _OPERATORS + vectors) * dim + _PARENT * n_couplings
+    if compact is None:
+        assembly = (basis + _OFFSETS) * dim + _PARENT * n_couplings
+        evolution = (basis + _OPERATORS + vectors) * dim + _PARENT * n_couplings
+    else:
+        assembly = basis * dim + compact.bytes + compact.building
+        evolution = (basis + vectors) * dim + compact.bytes
     previous = previous_bytes if previous_kept else 0
     return int(max(build + previous_bytes, assembly + previous, evolution + previous) + _FIXED_BYTES)
+
+
+@dataclass(frozen=True)
+class CompactLists:
+    """Memory of compact parents' lists (:class:`~qgnn.backends.subspace.kernels.ParentLists`).
+
+    Args:
+        bytes: the finished lists, with their per-state and per-block arrays (bytes).
+        building: besides the basis and the lists, while they are written (bytes).
+        exact: the size is measured (:func:`~qgnn.backends.subspace.kernels.compact_plan`),
+            not the lower bound known from the counts alone.
+    """
+
+    bytes: int
+    building: int
+    exact: bool
 
 
 def previous_bytes(dim: int, n_times: int) -> int:

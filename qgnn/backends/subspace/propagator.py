@@ -5,7 +5,9 @@ In the kept basis H = D + z R + z̄ L with D(x) = E(x) − Σ_g δ_g c_g(x) diag
 couplings (parent → x) and L = Rᵀ the lowering ones. Nothing else is stored:
 each state's parents are one int32 list, built once per basis
 (:func:`~qgnn.backends.subspace.kernels.parents`; R and L are both applied
-from it), and D is computed on the fly from E and the counts, so H is
+from it; in the compact layout of
+:func:`~qgnn.backends.subspace.kernels.compact_parents` when the run's
+memory budget asks for it), and D is computed on the fly from E and the counts, so H is
 applied for any (Ω, φ, δ) and a time-dependent drive reuses the same
 structure at every step.
 
@@ -37,7 +39,14 @@ from scipy.special import jv
 from qgnn.backends.base import NUMBA_LAUNCH_LOCK
 from qgnn.backends.subspace.basis import SubspaceBasis, popcount
 from qgnn.backends.subspace.drive import Piece
-from qgnn.backends.subspace.kernels import chebyshev_step, chunk_bounds, parents, spectral_bounds
+from qgnn.backends.subspace.kernels import (
+    CompactPlan,
+    chebyshev_step,
+    chunk_bounds,
+    compact_parents,
+    parents,
+    spectral_bounds,
+)
 
 #: Chebyshev terms are kept while any Bessel coefficient exceeds this.
 _CHEB_EPS = 1e-12
@@ -53,12 +62,20 @@ class Operators:
     Args:
         basis: the kept bitstrings.
         groups: the detuning group of each atom, shape ``(n,)``.
+        compact: build the parents' lists in the compact layout of this plan
+            (:func:`~qgnn.backends.subspace.kernels.compact_plan`; for runs whose
+            int32 lists do not fit the memory budget); default int32 indices.
     """
 
-    def __init__(self, basis: SubspaceBasis, groups: np.ndarray) -> None:
+    def __init__(self, basis: SubspaceBasis, groups: np.ndarray, compact: CompactPlan | None = None) -> None:
         self.basis = basis
-        self.parents, self.block_offsets, self.degree = parents(basis.states, basis.n_excited, basis.n_qubits)
-        n = basis.n_qubits
+        states, n_excited, n = basis.states, basis.n_excited, basis.n_qubits
+        self.parents = (
+            parents(states, n_excited, n)
+            if compact is None
+            else compact_parents(states, n_excited, n, compact)
+        )
+        self.degree = self.parents.degree
         n_groups = int(groups.max(initial=0)) + 1
         if n_groups == 1:
             self.counts = basis.n_excited[None, :]  # a view: excitations per state, shape (1, dim)
@@ -129,7 +146,15 @@ def chebyshev(
     if n_terms > 1:
         v_cur = np.empty_like(v_prev)
         bounds = chunk_bounds(ops.dim, numba.get_num_threads())
-        structure = (ops.parents, ops.block_offsets, bounds, ops.basis.n_excited)
+        lists = ops.parents
+        structure = (
+            lists.lists,
+            lists.block_offsets,
+            lists.escapes_at,
+            lists.n_ranks,
+            bounds,
+            ops.basis.n_excited,
+        )
         step = (*structure, energy, ops.counts, detuning, centre, 2.0 / half, w)
         with NUMBA_LAUNCH_LOCK:
             chebyshev_step(*step, v_prev, v_prev, v_cur, 0.5, 0.0, coefs[1], acc)  # T_1 = x

@@ -8,10 +8,12 @@ the memory guard's ``MemoryBudgetError``, which names the memory a graph
 needs), and over the featurised graphs the largest truncation estimates read
 back from their Measurements (``truncation_js``,
 ``truncation_occupation_error``, ``truncation_correlation_error``), basis
-size and estimated run memory, per size band. Workers run one thread each;
-a graph over a worker's share of the memory budget runs alone afterwards on
-every core. ``--over-budget coarsen`` (``Subspace(over_budget="coarsen")``)
-approximates the graphs past the whole budget instead of failing them
+size and estimated run memory, per size band, and the graphs whose run
+needed compact parents' lists (``settings["compact_lists"]``) to fit the
+budget. Workers run one thread each; a graph over a worker's share of the
+memory budget runs alone afterwards on every core. ``--over-budget
+coarsen`` (``Subspace(over_budget="coarsen")``) approximates the graphs
+past the whole budget instead of failing them
 (counted per band, with their larger error estimates).
 
 Run: ``.venv/bin/python benchmarks/mutag_full.py`` (all 188 graphs, 2
@@ -160,6 +162,7 @@ def main() -> None:
                 "graphs": len(all_in_band),
                 "failed": len(all_in_band) - len(sel),
                 "coarsened": sum(bool(s.get("coarsened")) for s in settings),
+                "compact_lists": sum(bool(s.get("compact_lists")) for s in settings),
                 **{f"max_{k}": _max([s.get(k) for s in settings]) for k in ESTIMATES},
                 "max_basis_dim": _max([s.get("basis_dim") for s in settings]),
                 "max_memory_bytes": _max([s.get("memory_bytes") for s in settings]),
@@ -178,6 +181,16 @@ def main() -> None:
         "peak_rss_mb": {"main": own, "largest_worker": child},
         "featurised": len(ok),
         "failed": failed,
+        "compact_lists": [  # the graphs whose run needed compact parents' lists to fit the budget
+            {
+                "graph": r.index,
+                "atoms": r.n_nodes,
+                **{k: r.measurement.settings.get(k) for k in ("energy_cutoff", "basis_dim", "memory_bytes")},
+                **{k: r.measurement.settings.get(k) for k in ESTIMATES},
+            }
+            for r in ok
+            if r.measurement.settings.get("compact_lists")
+        ],
         "bands": bands,
         **{f"max_{k}": _max([r.measurement.settings.get(k) for r in ok]) for k in ESTIMATES},
     }
@@ -187,7 +200,7 @@ def main() -> None:
     )
     print(
         f"{'band':6s} {'graphs':>6s} {'failed':>6s} {'max JS':>8s} {'max Δn':>8s} {'max ΔC':>8s} "
-        f"{'basis':>9s} {'coarsened':>9s}"
+        f"{'basis':>9s} {'coarsened':>9s} {'compact':>7s}"
     )
     for b in bands:
         print(
@@ -195,7 +208,7 @@ def main() -> None:
             + " ".join(
                 f"{b[f'max_{k}']:8.1e}" if b[f"max_{k}"] is not None else f"{'-':>8s}" for k in ESTIMATES
             )
-            + f" {b['max_basis_dim'] or 0:9.0f} {b['coarsened']:9d}"
+            + f" {b['max_basis_dim'] or 0:9.0f} {b['coarsened']:9d} {b['compact_lists']:7d}"
         )
     for index, why in list(failed.items())[:10]:
         print(f"  graph {index}: {why}")

@@ -77,6 +77,7 @@ def estimate_only(workers: int, output: Path | None) -> None:
                 "basis_dim": estimate.basis_dim,
                 "cutoff": estimate.energy_cutoff,
                 "complete": estimate.complete,
+                "compact_lists": estimate.compact_lists,
                 "fits": fits,
             }
         )

@@ -263,6 +263,14 @@ def mutag(results: Path) -> str:
     outcome = f"{data['featurised']} / {settings['graphs']} featurised"
     if coarsened:
         outcome += f" ({coarsened} of them coarsened to fit the memory budget)"
+    compact = data.get("compact_lists", [])
+    if compact:
+        runs = [
+            f"graph {g['graph']} ({g['atoms']} atoms, cutoff {g['energy_cutoff']:.3g}, "
+            f"{g['memory_bytes'] / 2**30:.1f} GiB, |Δ⟨n_i⟩| ≤ {_sci(g['truncation_occupation_error'])})"
+            for g in compact
+        ]
+        outcome += f" ({len(compact)} with compact parents' lists: {_and(runs)})"
     if failed:
         kinds = sorted({str(why).split(":")[0] for why in data["failed"].values()})
         outcome += f", {failed} failed ({_and(kinds)}: graphs {_and([str(g) for g in data['failed']])})"
@@ -300,6 +308,9 @@ def _mutag_memory(results: Path) -> str:
         f" Memory estimates (`--estimate-only`{_run_at(data)}): "
         f"{sum(b['worker'] for b in bands)} graphs fit a worker's share, {len(alone)} only the whole budget"
     )
+    compact = [str(g["graph"]) for g in alone if g.get("compact_lists")]
+    if compact:
+        text += f" (graphs {_and(compact)} with compact parents' lists, from the counts: a lower bound)"
     if at_lower:
         text += (
             f" (graphs {_and(at_lower)} at cutoff {_and([f'{c:.3g}' for c in lower])}, estimated from below)"

@@ -74,6 +74,8 @@ class MemoryEstimate:
         energy_cutoff: the cutoff it was estimated at (units of E_drive; ``inf`` = full space).
         budget: the backend's ``max_memory`` (bytes).
         complete: False when counting stopped because the budget was already exceeded.
+        compact_lists: the run fits only with compact parents' lists; ``bytes`` is then
+            their lower bound from the counts (see :class:`CompactLists`).
     """
 
     bytes: int
@@ -82,6 +84,7 @@ class MemoryEstimate:
     energy_cutoff: float
     budget: int
     complete: bool = True
+    compact_lists: bool = False
 
     @property
     def fits(self) -> bool:

@@ -407,7 +407,31 @@ def gpu(results: Path) -> str:
             f"(estimates {_sci(r['truncation_occupation_error'])}, "
             f"{_sci(r['truncation_correlation_error'])}, {_sci(r['truncation_js'])}). "
         )
-    return text + f"(`benchmarks/gpu_table.py`, Subspace{_run_at(data)})."
+    return text + f"(`benchmarks/gpu_table.py`, Subspace{_run_at(data)})." + _gpu_compact(results)
+
+
+def _gpu_compact(results: Path) -> str:
+    """The runs that needed compact parents' lists, against the same GPU rows (``--only``, a later commit)."""
+    try:
+        data = _load(results, "gpu_table_compact.json")
+    except FiguresError:
+        return ""
+    runs = [r for r in data["rows"] if r["status"] == "ok" and r["settings"].get("compact_lists")]
+    parts = [
+        f"the {r['n_atoms']}-atom molecule (graph {r['index']}, {r['schedule']}) at cutoff "
+        f"{r['energy_cutoff']:.3g} in {r['seconds']:.0f} s "
+        f"(one core, peak RSS {r['peak_rss_mb'] / 1024:.1f} GiB), "
+        f"off by |Δ⟨n_i⟩| {_sci(r['occupation_error'])}, |ΔC_ij| {_sci(r['correlation_error'])}, "
+        f"JS {_sci(r['js'])} (estimates {_sci(r['truncation_occupation_error'])}, "
+        f"{_sci(r['truncation_correlation_error'])}, {_sci(r['truncation_js'])})"
+        for r in runs
+    ]
+    if not parts:
+        return ""
+    return (
+        f" With compact parents' lists the default `subspace` returns {_and(parts)} "
+        f"(`benchmarks/gpu_table.py compare --only`{_run_at(data)})."
+    )
 
 
 def _from_below(settings: dict[str, Any]) -> bool:

@@ -804,15 +804,7 @@ def test_a_chebyshev_step_in_chunks_applies_the_dense_hamiltonian(real: bool, la
         assert bounds.size == n_chunks + 1 and bounds[0] == 0 and bounds[-1] == dim
         out = prev.copy()  # in place, as the recurrence runs
         acc = np.zeros((2, dim), np.complex128)
-        lists = ops.parents
-        structure = (
-            lists.lists,
-            lists.block_offsets,
-            lists.escapes_at,
-            lists.n_ranks,
-            bounds,
-            basis.n_excited,
-        )
+        structure = (*ops.parents.reader, bounds, basis.n_excited)
         structure += (basis.interaction, ops.counts)
         kernels.chebyshev_step(*structure, detuning, centre, dscale, w, v, out, out, 2.0, 1.0, coefs, acc)
         np.testing.assert_allclose(out, want, rtol=0, atol=1e-12)

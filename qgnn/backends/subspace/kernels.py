@@ -86,6 +86,11 @@ class ParentLists:
         return "indices" if len(self.lists) == 1 else "compact"
 
     @property
+    def reader(self) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray, int]:
+        """The first arguments of :func:`chebyshev_step`: ``(lists, block_offsets, escapes_at, n_ranks)``."""
+        return self.lists, self.block_offsets, self.escapes_at, self.n_ranks
+
+    @property
     def nbytes(self) -> int:
         """Bytes of the lists and their per-state and per-block arrays."""
         return sum(a.nbytes for a in (*self.lists, self.block_offsets, self.escapes_at, self.degree))

@@ -146,15 +146,7 @@ def chebyshev(
     if n_terms > 1:
         v_cur = np.empty_like(v_prev)
         bounds = chunk_bounds(ops.dim, numba.get_num_threads())
-        lists = ops.parents
-        structure = (
-            lists.lists,
-            lists.block_offsets,
-            lists.escapes_at,
-            lists.n_ranks,
-            bounds,
-            ops.basis.n_excited,
-        )
+        structure = (*ops.parents.reader, bounds, ops.basis.n_excited)
         step = (*structure, energy, ops.counts, detuning, centre, 2.0 / half, w)
         with NUMBA_LAUNCH_LOCK:
             chebyshev_step(*step, v_prev, v_prev, v_cur, 0.5, 0.0, coefs[1], acc)  # T_1 = x

@@ -586,7 +586,8 @@ class Subspace:
         vectors = vector_bytes(steps)
         tried: list[float] = []
         peak: dict[float, int] = {}
-        plans: dict[float, CompactPlan | None] = {}
+        plans: dict[float, CompactPlan | None] = {}  # until the basis's run builds its lists
+        compact_at: dict[float, bool] = {}
         leaked_at: dict[float, np.ndarray] = {}
 
         def basis_at(cutoff: float, previous_dim: int, previous_kept: bool = False) -> SubspaceBasis:
@@ -597,7 +598,10 @@ class Subspace:
 
         def run_in(basis: SubspaceBasis, cutoff: float) -> Observables:
             tried.append(cutoff)
-            ops = Operators(basis, drive.groups, plans[cutoff])
+            plan = plans.pop(cutoff)
+            compact_at[cutoff] = plan is not None
+            ops = Operators(basis, drive.groups, plan)
+            del plan
             run = evolve(ops, steps)
             weights = run.weights()
             leaked_at[cutoff] = leaked_weight(run, ops, weights, drive.groups, drive.omega_max)
@@ -614,6 +618,7 @@ class Subspace:
             while cutoff / _AUTO_STEP >= _COARSEST_CUTOFF * (1.0 - 1e-9):
                 try:
                     basis_at(cutoff, 0)  # counted first: no wasted evolution
+                    plans.pop(cutoff)  # (compact lists are planned again beside the coarser run)
                     coarse_run = run_in(basis_at(cutoff / _AUTO_STEP, 0), cutoff / _AUTO_STEP)
                     fine_basis = basis_at(cutoff, coarse_run.basis.dim)
                     coarse = lighter(coarse_run)
@@ -715,7 +720,7 @@ class Subspace:
             "cutoffs_tried": tried,
             "coarsened": coarsened,
             "memory_bytes": max(peak.values()),
-            "compact_lists": plans[cutoff] is not None,
+            "compact_lists": compact_at[cutoff],
             "tolerance": self.tolerance,
             "occupation_tolerance": self.occupation_tolerance,
             "criterion": self.criterion,

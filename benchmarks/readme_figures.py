@@ -266,7 +266,7 @@ def mutag(results: Path) -> str:
     compact = data.get("compact_lists", [])
     if compact:
         runs = [
-            f"graph {g['graph']} ({g['atoms']} atoms, cutoff {g['energy_cutoff']:.3g}, "
+            f"graph {g['graph']} ({g['atoms']} atoms, cutoff {g['energy_cutoff']:.3g}, search's peak "
             f"{g['memory_bytes'] / 2**30:.1f} GiB, |Δ⟨n_i⟩| ≤ {_sci(g['truncation_occupation_error'])})"
             for g in compact
         ]

@@ -416,7 +416,7 @@ class Subspace:
         A run that needs compact parents' lists (``compact_lists=True`` in the
         estimate) is estimated from the counts alone, a lower bound: their
         escaped offsets are known only once the basis is built (a 28-atom MUTAG
-        run at cutoff 23.8 needed 10 % more than its estimate).
+        run at cutoff 23.8 needed 3 % more than its estimate).
         """
         times = check_evaluation_times(evaluation_times)
         drive = read_sequence(sequence, "subspace: memory estimate")

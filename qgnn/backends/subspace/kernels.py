@@ -59,8 +59,8 @@ class ParentLists:
     ``"compact"``: per coupling, one byte: its offset above the base of its
     rank (the r-th parent) in its block of :data:`BASE_BLOCK` states, or
     :data:`ESCAPE` when that offset is ≥ 255 and the index is the next one
-    of ``escapes`` (int32, in list order; ~1 % of the couplings of MUTAG
-    bases at 22–24 atoms): ~1.1 B per coupling and 4 B × ranks per block,
+    of ``escapes`` (int32, in list order; 1.1–1.4 % of the couplings of
+    MUTAG bases of 22–28 atoms): ~1.1 B per coupling and 4 B × ranks per block,
     for runs whose int32 lists do not fit the memory budget; a Chebyshev step
     reads it 1.4–1.55× slower (a 24-atom MUTAG basis, one or two threads).
     Both are read by the same kernels through :func:`_parent`.

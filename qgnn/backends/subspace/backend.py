@@ -496,7 +496,7 @@ class Subspace:
         if compact is None:
             lower = compact_lists_bytes(counted.dim, counted.n_couplings, 0, 0)
             building = compact_bytes_while_building(counted.dim, counted.n_couplings, drive.n_qubits)
-            compact = CompactLists(lower, building, exact=False)
+            compact = CompactLists(lower, building)
         smaller = peak(compact)
         return (indices, None) if smaller >= indices else (smaller, compact)
 
@@ -571,7 +571,7 @@ class Subspace:
         if compact is None:
             return basis, needed, None
         plan = compact_plan(basis.states, basis.n_excited, basis.n_qubits)
-        exact = CompactLists(plan.nbytes, compact.building, exact=True)
+        exact = CompactLists(plan.nbytes, compact.building)
         needed, compact = self._bytes(drive, counted, vectors, n_times, previous_dim, previous_kept, exact)
         if needed > budget:
             del basis, plan

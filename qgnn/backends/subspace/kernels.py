@@ -283,18 +283,9 @@ def _compress(
 
 
 @nb.njit(cache=True)
-def _add_children(
-    lists: tuple[np.ndarray, ...], n_excited: np.ndarray, n_ranks: int, degree: np.ndarray
-) -> None:
-    e = 0
-    x = 0
-    for k in range(n_excited.size):
-        b0 = (k // BASE_BLOCK) * n_ranks
-        for r in range(n_excited[k]):
-            p, escaped = _parent(lists, e + r, b0 + r, x)
-            x += escaped
-            degree[p] += 1
-        e += n_excited[k]
+def _add_children(indices: np.ndarray, degree: np.ndarray) -> None:
+    for e in range(indices.size):
+        degree[indices[e]] += 1
 
 
 @nb.njit(cache=True)
@@ -310,15 +301,6 @@ def _block_offsets(n_excited: np.ndarray) -> np.ndarray:
     return out
 
 
-def _finish(
-    lists: tuple[np.ndarray, ...], n_excited: np.ndarray, escapes_at: np.ndarray, n_ranks: int
-) -> ParentLists:
-    offsets = _block_offsets(n_excited)
-    degree = n_excited.copy()
-    _add_children(lists, n_excited, n_ranks, degree)
-    return ParentLists(lists, offsets, escapes_at, n_ranks, degree)
-
-
 def parents(states: np.ndarray, n_excited: np.ndarray, n_qubits: int) -> ParentLists:
     """Each state's parents as int32 indices (the ``"indices"`` layout of :class:`ParentLists`).
 
@@ -332,7 +314,9 @@ def parents(states: np.ndarray, n_excited: np.ndarray, n_qubits: int) -> ParentL
     """
     _check_addressable(states)
     indices = _range_parents(states, n_excited, n_qubits, 0, states.size)
-    return _finish((indices,), n_excited, np.zeros(1, np.int64), 0)
+    degree = n_excited.copy()
+    _add_children(indices, degree)
+    return ParentLists((indices,), _block_offsets(n_excited), np.zeros(1, np.int64), 0, degree)
 
 
 @dataclass(frozen=True)
@@ -391,15 +375,18 @@ def compact_parents(
     offsets = np.empty(n_couplings, np.uint8)
     escapes = np.empty(plan.n_escapes, np.int32)
     escapes_at = np.zeros(-(-states.size // BASE_BLOCK) + 1, np.int64)
+    degree = n_excited.copy()
     e, x = 0, 0
     for lo, hi in _ranges(states.size):
         indices = _range_parents(states, n_excited, n_qubits, lo, hi)
         x = _compress(
             indices, n_excited[lo:hi], lo, plan.n_ranks, plan.bases, offsets[e:], escapes, escapes_at, x
         )
+        _add_children(indices, degree)  # each parent gains this child
         e += indices.size
     escapes_at[-1] = x
-    return _finish((plan.bases, offsets, escapes), n_excited, escapes_at, plan.n_ranks)
+    lists = (plan.bases, offsets, escapes)
+    return ParentLists(lists, _block_offsets(n_excited), escapes_at, plan.n_ranks, degree)
 
 
 def compact_bytes_while_building(dim: int, n_couplings: int, n_qubits: int) -> int:

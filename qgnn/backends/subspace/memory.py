@@ -152,13 +152,10 @@ class CompactLists:
     Args:
         bytes: the finished lists, with their per-state and per-block arrays (bytes).
         building: besides the basis and the lists, while they are written (bytes).
-        exact: the size is measured (:func:`~qgnn.backends.subspace.kernels.compact_plan`),
-            not the lower bound known from the counts alone.
     """
 
     bytes: int
     building: int
-    exact: bool
 
 
 def previous_bytes(dim: int, n_times: int) -> int:

@@ -278,6 +278,40 @@ def test_relabelled_graph_gets_the_same_features_and_shares_the_cache(pipeline: 
     assert set(second.embedding.node_ids) == set(perm.values())  # named with the caller's nodes
 
 
+def test_identical_graphs_in_one_run_are_computed_once(pipeline: FeaturePipeline) -> None:
+    """One embedding per embedding key, one run per sequence; a failed embedding is redone per graph."""
+    graph = nx.Graph([(0, 1), (1, 2), (2, 3), (3, 0), (3, 4)])
+    nx.set_node_attributes(graph, {n: {"label": n % 2} for n in graph})
+    graph.graph["index"] = 0
+    perm = {0: "a", 1: "e", 2: "c", 3: "d", 4: "b"}
+    relabelled = nx.relabel_nodes(graph, perm)  # the same embedding key
+    relabelled.graph["index"] = 1
+    charged = graph.copy()  # another embedding key (node attributes), the same sequence
+    nx.set_node_attributes(charged, {0: {"label": 0, "charge": 1}})
+    charged.graph["index"] = 2
+    longer = nx.path_graph(5)  # another sequence
+    longer.graph["index"] = 3
+    stars = []
+    for index, hub in ((4, "hub"), (5, "centre")):
+        star = nx.relabel_nodes(nx.star_graph(6), {0: hub, **{k: f"{hub}-leaf{k}" for k in range(1, 7)}})
+        star.graph["index"] = index
+        stars.append(star)
+    results = pipeline.run([graph, relabelled, charged, longer, *stars])
+    assert pipeline.last_run_seconds["computed"] == 4  # graph, longer, and each failing star
+    first, second, third, fourth, star_a, star_b = results
+    assert [r.index for r in results] == [0, 1, 2, 3, 4, 5]
+    assert [r.embedding.index for r in results[:4]] == [0, 1, 2, 3]
+    assert set(second.embedding.node_ids) == set(perm.values())
+    for same in (second, third):
+        np.testing.assert_array_equal(first.measurement.probabilities, same.measurement.probabilities)
+    nodes = list(graph.nodes)
+    np.testing.assert_array_equal(
+        node_occupations(first, nodes), node_occupations(second, [perm[n] for n in nodes])
+    )
+    assert not np.array_equal(fourth.measurement.probabilities, first.measurement.probabilities)
+    assert "hub" in str(star_a.error) and "centre" in str(star_b.error) and "hub" not in str(star_b.error)
+
+
 def test_failure_names_the_callers_nodes(pipeline: FeaturePipeline) -> None:
     star = nx.relabel_nodes(nx.star_graph(6), {0: "hub", **{k: f"leaf{k}" for k in range(1, 7)}})
     (result,) = pipeline.run([star])

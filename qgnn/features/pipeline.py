@@ -2,8 +2,10 @@
 
 It composes the stages with an on-disk cache (a rerun recomputes nothing),
 parallel worker processes (one torch/BLAS thread each), largest-first
-scheduling, one progress bar, and a per-graph outcome: a graph that cannot be
-embedded or run is returned with its reason, never dropped.
+scheduling, progress bars, and a per-graph outcome: a graph that cannot be
+embedded or run is returned with its reason, never dropped. Within a run,
+graphs are embedded first, once per embedding key, then each distinct
+sequence is run once (18 of MUTAG's 188 molecules repeat another's sequence).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import itertools
 import os
 import pickle
 import time
@@ -103,6 +106,7 @@ class _Task:
     embedding: Any
     config: _Config
     original: nx.Graph | None = None
+    embed_only: bool = False  # stop after the embedding (:meth:`FeaturePipeline._embed_all`)
 
 
 @dataclass(frozen=True)
@@ -236,6 +240,8 @@ def _work(task: _Task) -> _Outcome:
     try:
         if embedding is None:
             embedding = _embed_task(task, config)
+        if task.embed_only:
+            return _Outcome(task.position, embedding, seconds=time.perf_counter() - start)
         sequence = _build(task, embedding, config)
         key = _sequence_key(sequence, config)
         (measurement,) = config.backend.run(
@@ -546,6 +552,7 @@ class FeaturePipeline:
         results, tasks, embedding_keys, names = self._plan(graph_list, config, use_measurements=True)
         tasks.sort(key=lambda t: -t.graph.number_of_nodes())
         start = time.perf_counter()
+        ready, failed = self._embed_all(tasks)
         bar = tqdm(
             total=len(graph_list),
             initial=len(graph_list) - len(tasks),
@@ -554,11 +561,14 @@ class FeaturePipeline:
             disable=not self.progress,
             dynamic_ncols=True,
         )
-        by_position = {t.position: t for t in tasks}
+        computed = 0
         with bar:
-            for outcome in self._execute(tasks):
-                task = by_position[outcome.position]
-                self._store(task, outcome, embedding_keys.get(task.position))
+            for task, outcome, shared in itertools.chain(
+                ((task, outcome, False) for task, outcome in failed), self._execute_distinct(ready)
+            ):
+                if not shared:
+                    computed += 1
+                    self._store(task, outcome, embedding_keys.get(task.position))
                 results[task.position] = GraphResult(
                     task.index,
                     task.graph.number_of_nodes(),
@@ -569,7 +579,7 @@ class FeaturePipeline:
                 bar.update(1)
                 if outcome.error:
                     bar.set_postfix_str(f"{graph_label(task.index)} failed", refresh=False)
-        self.last_run_seconds = {"compute": time.perf_counter() - start, "computed": float(len(tasks))}
+        self.last_run_seconds = {"compute": time.perf_counter() - start, "computed": float(computed)}
         return [r for r in results if r is not None]
 
     def _plan(
@@ -682,6 +692,80 @@ class FeaturePipeline:
             and not outcome.measurement.settings.get("coarsened", False)  # depends on the memory budget
         ):
             self._measurements.put(outcome.sequence_key, _encode_measurement(outcome.measurement))
+
+    def _execute_distinct(self, tasks: list[_Task]) -> Iterator[tuple[_Task, _Outcome, bool]]:
+        """``(task, outcome, shared)`` for embedded tasks, each distinct sequence run once.
+
+        Every sequence is built here and run once per sequence key: inputs
+        that give the same sequence (e.g. MUTAG molecules that differ only in
+        how their bonds are written) share the outcome (``shared``), each
+        with its own embedding, as the cache would return it.
+        """
+        config = self._config
+        by_key: dict[str, list[_Task]] = {}
+        for task in tasks:
+            try:
+                sequence = _build(task, task.embedding, config)
+            except QgnnError as exc:
+                yield task, _Outcome(task.position, task.embedding, error=_describe(exc)), False
+                continue
+            by_key.setdefault(_sequence_key(sequence, config), []).append(task)
+        copies = {group[0].position: group for group in by_key.values()}
+        for outcome in self._execute([group[0] for group in by_key.values()]):
+            first, *others = copies[outcome.position]
+            yield first, outcome, False
+            for task in others:
+                shared = dataclasses.replace(outcome, position=task.position, embedding=task.embedding)
+                yield task, shared, True
+
+    def _embed_all(self, tasks: list[_Task]) -> tuple[list[_Task], list[tuple[_Task, _Outcome]]]:
+        """Tasks with their embeddings, and the failed ones with their outcomes.
+
+        The tasks without an embedding are embedded (in the workers) once per
+        embedding key: graphs identical up to node names share it, as the
+        cache would return it. Each embedding is cached as soon as it is
+        made. A failed embedding is redone per graph, so that each error
+        names its graph and nodes.
+        """
+        ready = [t for t in tasks if t.embedding is not None]
+        groups: dict[str, list[_Task]] = {}
+        for task in tasks:
+            if task.embedding is None:
+                groups.setdefault(self._embedding_key(task.graph), []).append(task)
+        if not groups:
+            return ready, []
+        by_first = {group[0].position: (key, group) for key, group in groups.items()}
+        failed: list[tuple[_Task, _Outcome]] = []
+        alone: list[_Task] = []  # copies of a graph whose embedding failed
+        total = sum(len(group) for group in groups.values())
+        jobs = [dataclasses.replace(group[0], embed_only=True) for group in groups.values()]
+        bar = tqdm(total=total, desc="embedding", unit="graph", disable=not self.progress, dynamic_ncols=True)
+        with bar:
+            for outcome in self._embed_jobs(jobs):
+                key, (first, *others) = by_first[outcome.position]
+                bar.update(1 + len(others))
+                if outcome.embedding is None:
+                    failed.append((first, outcome))
+                    alone.extend(others)
+                    continue
+                self._store(first, outcome, key)
+                for task in (first, *others):
+                    embedding = dataclasses.replace(outcome.embedding, index=task.index)
+                    ready.append(dataclasses.replace(task, embedding=embedding))
+        by_position = {t.position: t for t in alone}
+        for outcome in self._embed_jobs([dataclasses.replace(t, embed_only=True) for t in alone]):
+            task = by_position[outcome.position]
+            if outcome.embedding is None:
+                failed.append((task, outcome))
+            else:
+                ready.append(dataclasses.replace(task, embedding=outcome.embedding))
+        return ready, failed
+
+    def _embed_jobs(self, jobs: list[_Task]) -> Iterator[_Outcome]:
+        """Embedding-only outcomes: in the workers, or here for a remote backend (it embeds here too)."""
+        if hasattr(self.backend, "run_detailed"):
+            return (_work(job) for job in jobs)
+        return self._execute_all(jobs)
 
     def _execute(self, tasks: list[_Task]) -> Iterator[_Outcome]:
         """Outcomes of ``tasks``; graphs refused for a worker's memory share are retried alone.

@@ -766,7 +766,11 @@ def test_parents_and_leaked_weight_match_brute_force(layout: str) -> None:
 @pytest.mark.parametrize("layout", ["indices", "compact"])
 @pytest.mark.parametrize("real", [True, False])
 def test_a_chebyshev_step_in_chunks_applies_the_dense_hamiltonian(real: bool, layout: str) -> None:
-    """One step on 1 to 5 chunks (the threads' split, crossing scatters included) against H built apart."""
+    """One step on 1 to 5 chunks (the threads' split, crossing scatters included) against H built apart.
+
+    The parents' sums of a state alternate between two accumulators by place
+    in the list, so the split of a list across chunks does not change them.
+    """
     from qgnn.backends.subspace.propagator import Operators
 
     coords = _molecule(13, seed=1)
@@ -799,6 +803,7 @@ def test_a_chebyshev_step_in_chunks_applies_the_dense_hamiltonian(real: bool, la
     prev = rng.normal(size=dim) + (0 if real else 1j * rng.normal(size=dim))
     coefs = np.array([0.5 - 0.25j, 0.0])
     want = 2.0 * dense @ v - prev
+    outs = []
     for n_chunks in range(1, 6):
         bounds = kernels.chunk_bounds(dim, n_chunks)
         assert bounds.size == n_chunks + 1 and bounds[0] == 0 and bounds[-1] == dim
@@ -810,6 +815,9 @@ def test_a_chebyshev_step_in_chunks_applies_the_dense_hamiltonian(real: bool, la
         np.testing.assert_allclose(out, want, rtol=0, atol=1e-12)
         np.testing.assert_allclose(acc[0], coefs[0] * want, rtol=0, atol=1e-12)
         assert not acc[1].any()
+        outs.append(out)
+    for out in outs[1:]:  # the same bits on every split: no sum's order depends on the threads
+        np.testing.assert_array_equal(out, outs[0])
 
 
 def test_release_cycles_frees_arrays_held_by_a_reference_cycle_after_a_large_run() -> None:

@@ -118,23 +118,25 @@ def _moment_sums(
     corr = np.zeros((n_blocks, n_times, n_qubits, n_qubits))
     exc = np.zeros((n_blocks, n_times, n_qubits + 1))
     for block in nb.prange(n_blocks):
-        excited = np.empty(n_qubits, np.int64)
+        excited = np.empty(n_qubits, np.uint64)
+        bu = np.uint64(block)  # unsigned indices: numba checks every signed one for wraparound
         for k in range(block * size, min(states.size, (block + 1) * size)):
-            s = states[k]
+            s = states[np.uint64(k)]
             count = 0
             for i in range(n_qubits):
                 if s >> np.int64(n_qubits - 1 - i) & np.int64(1):
                     excited[count] = i
                     count += 1
             for t in range(n_times):
-                p = probs[t, k]
+                tu = np.uint64(t)
+                p = probs[tu, np.uint64(k)]
                 if p == 0.0:
                     continue
-                exc[block, t, count] += p
+                exc[bu, tu, np.uint64(count)] += p
                 for a in range(count):
                     i = excited[a]
                     for b in range(a, count):
-                        corr[block, t, i, excited[b]] += p
+                        corr[bu, tu, i, excited[b]] += p
     return corr.sum(axis=0), exc.sum(axis=0)
 
 

@@ -37,7 +37,7 @@ which names the memory it would need, before anything large is allocated.
 A run whose couplings fit only in the compact layout (``compact_lists``,
 ~65 instead of ~98 B per kept bitstring for a 28-atom QEK run) is built
 with it: the basis is built and the lists planned, and their exact size is
-checked again before they are written; its steps are ~1.5× slower.
+checked again before they are written; its steps are 1.15–1.3× slower.
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ class Subspace:
             instead of 4 B per coupling, e.g. ~65 instead of ~98 B per kept
             bitstring for a 28-atom QEK run: see
             :class:`~qgnn.backends.subspace.kernels.ParentLists`), whose
-            steps are ~1.5× slower; results are identical. Default True;
+            steps are 1.15–1.3× slower; results are identical. Default True;
             ``settings["compact_lists"]`` says whether the run used them. A
             pipeline's workers run without them, so a graph they would make
             fit a worker's share runs alone on every core instead.

@@ -280,8 +280,10 @@ def _enumerate(
                 state[nxt] = state[depth] | (np.int64(1) << np.int64(n - 1 - depth))
                 energy[nxt] = e
                 excited[nxt] = excited[depth] + 1
-                for j in range(n):
-                    added[nxt, j] = added[source[depth], j] + u[depth, j]
+                row, above, at = np.uint64(nxt), np.uint64(source[depth]), np.uint64(depth)
+                for j in range(n):  # unsigned indices: numba checks every signed one for wraparound
+                    ju = np.uint64(j)
+                    added[row, ju] = added[above, ju] + u[at, ju]
                 source[nxt] = nxt
                 branch[nxt] = 0
                 depth = nxt

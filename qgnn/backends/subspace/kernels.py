@@ -18,6 +18,12 @@ Where even 4 B per coupling do not fit the memory budget, the lists are
 stored in a compact layout (:func:`compact_parents`: ~1.1 B per coupling,
 offsets from per-block bases); the same kernels read both layouts through
 :func:`_parent`, compiled once per layout, the int32 one as fast as before.
+Hot loops index arrays with unsigned integers: numba guards every signed
+index against negative wraparound, which made a step 1.3–1.75× slower. Each
+state's sum over its parents alternates between two accumulators by place
+in its list (half the chain of dependent adds), in an order that does not
+depend on the threads' split, so results are the same bits on any number
+of threads.
 
 Loops over states run on ``numba.get_num_threads()`` threads (the pipeline's
 worker processes set it to their thread count; a process running one big
@@ -62,7 +68,7 @@ class ParentLists:
     of ``escapes`` (int32, in list order; 1.1–1.4 % of the couplings of
     MUTAG bases of 22–28 atoms): ~1.1 B per coupling and 4 B × ranks per block,
     for runs whose int32 lists do not fit the memory budget; a Chebyshev step
-    reads it 1.4–1.55× slower (a 24-atom MUTAG basis, one or two threads).
+    reads it 1.15–1.3× slower (a 24-atom MUTAG basis, one or two threads).
     Both are read by the same kernels through :func:`_parent`.
 
     Attributes:
@@ -109,15 +115,15 @@ def _parent_impl(lists: Any, f: Any, b: Any, x: Any) -> Any:
     if len(lists.types) == 1:  # int32 indices: b and x unused, the flag constant (folded away)
 
         def indices(lists: Any, f: Any, b: Any, x: Any) -> Any:
-            return np.int64(lists[0][f]), False
+            return np.int64(lists[0][np.uint64(f)]), False
 
         return indices
 
     def compact(lists: Any, f: Any, b: Any, x: Any) -> Any:
-        offset = lists[1][f]
+        offset = lists[1][np.uint64(f)]
         if offset == ESCAPE:
-            return np.int64(lists[2][x]), True
-        return np.int64(lists[0][b]) + np.int64(offset), False
+            return np.int64(lists[2][np.uint64(x)]), True
+        return np.int64(lists[0][np.uint64(b)]) + np.int64(offset), False
 
     return compact
 
@@ -132,12 +138,12 @@ def _near_impl(lists: Any, f: Any, b: Any) -> Any:
     if len(lists.types) == 1:
 
         def indices(lists: Any, f: Any, b: Any) -> Any:
-            return np.int64(lists[0][f])
+            return np.int64(lists[0][np.uint64(f)])
 
         return indices
 
     def compact(lists: Any, f: Any, b: Any) -> Any:
-        return np.int64(lists[0][b]) + np.int64(lists[1][f])
+        return np.int64(lists[0][np.uint64(b)]) + np.int64(lists[1][np.uint64(f)])
 
     return compact
 
@@ -203,19 +209,19 @@ def _write_parents(
         above = ~((bit << np.int64(1)) - np.int64(1))  # the atoms before j (more significant bits)
         pointer = -1
         for k in range(lo, hi):
-            s = states[k]
+            s = states[np.uint64(k)]
             if s & bit:
                 target = s ^ bit
                 if pointer < 0:
                     pointer = np.searchsorted(states[:k], target)
-                while states[pointer] < target:
+                while states[np.uint64(pointer)] < target:
                     pointer += 1
                 rank = 0
                 rest = s & above
                 while rest:
                     rest &= rest - np.int64(1)
                     rank += 1
-                out[offsets[k - lo] + rank] = pointer
+                out[np.uint64(offsets[np.uint64(k - lo)] + rank)] = pointer
 
 
 def _range_parents(states: np.ndarray, n_excited: np.ndarray, n_qubits: int, lo: int, hi: int) -> np.ndarray:
@@ -285,7 +291,7 @@ def _compress(
 @nb.njit(cache=True)
 def _add_children(indices: np.ndarray, degree: np.ndarray) -> None:
     for e in range(indices.size):
-        degree[indices[e]] += 1
+        degree[np.uint64(indices[np.uint64(e)])] += 1
 
 
 @nb.njit(cache=True)
@@ -415,9 +421,10 @@ def chunk_bounds(dim: int, n_chunks: int) -> np.ndarray:
 @nb.njit(cache=True, inline="always")
 def _diagonal(interaction: np.ndarray, counts: np.ndarray, detuning: np.ndarray, k: int) -> float:
     """D(x_k) = E(x_k) − Σ_g δ_g·counts[g, k] (rad/µs), the diagonal of H at one state."""
-    d = interaction[k]
+    ku = np.uint64(k)
+    d = interaction[ku]
     for g in range(detuning.size):
-        d -= detuning[g] * counts[g, k]
+        d -= detuning[np.uint64(g)] * counts[np.uint64(g), ku]
     return d
 
 
@@ -437,6 +444,74 @@ def spectral_bounds(
         lo = min(lo, d - radius)
         hi = max(hi, d + radius)
     return lo, hi
+
+
+@nb.njit(cache=True, inline="always")
+def _rest_clean(
+    lists: tuple[np.ndarray, ...],
+    e: int,
+    r: int,
+    n: int,
+    b0: int,
+    v: np.ndarray,
+    out: np.ndarray,
+    down: Any,
+    up: Any,
+    up2: Any,
+) -> tuple[Any, Any]:
+    """Places ``r:n`` (``r`` even) of the list at ``e``, in a block without escapes: sums and scatters.
+
+    ``v[p]`` is summed, ``down`` added to ``out[p]``.
+
+    Even places go to ``up``, odd ones to ``up2``.
+    """
+    f = e + r
+    while f + 1 < e + n:
+        p, p2 = np.uint64(_near(lists, f, b0 + f - e)), np.uint64(_near(lists, f + 1, b0 + f + 1 - e))
+        up += v[p]
+        up2 += v[p2]
+        out[p] += down
+        out[p2] += down
+        f += 2
+    if f < e + n:
+        p = np.uint64(_near(lists, f, b0 + f - e))
+        up += v[p]
+        out[p] += down
+    return up, up2
+
+
+@nb.njit(cache=True, inline="always")
+def _rest(
+    lists: tuple[np.ndarray, ...],
+    e: int,
+    r: int,
+    n: int,
+    b0: int,
+    x: int,
+    v: np.ndarray,
+    out: np.ndarray,
+    down: Any,
+    up: Any,
+    up2: Any,
+) -> tuple[Any, Any, int]:
+    """:func:`_rest_clean` in a block with escapes (``x``: the next escaped index, returned advanced)."""
+    f = e + r
+    while f + 1 < e + n:
+        p, escaped = _parent(lists, f, b0 + f - e, x)
+        x += escaped
+        p2, escaped = _parent(lists, f + 1, b0 + f + 1 - e, x)
+        x += escaped
+        up += v[np.uint64(p)]
+        up2 += v[np.uint64(p2)]
+        out[np.uint64(p)] += down
+        out[np.uint64(p2)] += down
+        f += 2
+    if f < e + n:
+        p, escaped = _parent(lists, f, b0 + f - e, x)
+        x += escaped
+        up += v[np.uint64(p)]
+        out[np.uint64(p)] += down
+    return up, up2, x
 
 
 @nb.njit(cache=True, parallel=True)
@@ -482,35 +557,39 @@ def chebyshev_step(
         x = 0
         clean = True
         for k in range(start, stop):
-            n = n_excited[k]
+            ku = np.uint64(k)
+            n = n_excited[ku]
             block = k // BASE_BLOCK
             b0 = block * n_ranks
             if k % BASE_BLOCK == 0:
                 clean, x = _block(lists, escapes_at, block)
-            vk = v[k]
+            vk = v[ku]
             down = wc * vk
-            up = zero
+            up = zero  # the parents at even places of the list (two sums: half the chain of adds)
+            up2 = zero  # at odd places; the order does not depend on the chunks
             r = 0
             while r < n:  # parents in an earlier chunk (a prefix of the list): scattered after this pass
                 p, escaped = _parent(lists, e + r, b0 + r, x)
-                if p >= start:
-                    break
                 x += escaped
-                up += v[p]
+                if r & 1:
+                    up2 += v[np.uint64(p)]
+                    if p >= start:  # the rest starts at an even place
+                        out[np.uint64(p)] += down
+                        r += 1
+                        break
+                else:
+                    if p >= start:
+                        x -= escaped  # read again by the rest
+                        break
+                    up += v[np.uint64(p)]
                 r += 1
             if clean:
-                for f in range(e + r, e + n):
-                    p = _near(lists, f, b0 + f - e)
-                    up += v[p]
-                    out[p] += down
+                up, up2 = _rest_clean(lists, e, r, n, b0, v, out, down, up, up2)
             else:
-                for f in range(e + r, e + n):
-                    p, escaped = _parent(lists, f, b0 + f - e, x)
-                    x += escaped
-                    up += v[p]
-                    out[p] += down
+                up, up2, x = _rest(lists, e, r, n, b0, x, v, out, down, up, up2)
+            up += up2
             d = _diagonal(interaction, counts, detuning, k) - centre
-            out[k] = scale * dscale * d * vk + ws * up - keep_prev * prev[k]
+            out[ku] = scale * dscale * d * vk + ws * up - keep_prev * prev[ku]
             e += n
     for c in range(1, n_chunks):  # the scatters across chunks
         start, stop = bounds[c], bounds[c + 1]
@@ -518,19 +597,19 @@ def chebyshev_step(
         x = 0
         clean = True
         for k in range(start, stop):
-            n = n_excited[k]
+            n = n_excited[np.uint64(k)]
             block = k // BASE_BLOCK
             b0 = block * n_ranks
             if k % BASE_BLOCK == 0:
                 clean, x = _block(lists, escapes_at, block)
-            down = wc * v[k]
+            down = wc * v[np.uint64(k)]
             r = 0
             while r < n:  # the list's prefix in earlier chunks
                 p, escaped = _parent(lists, e + r, b0 + r, x)
                 if p >= start:
                     break
                 x += escaped
-                out[p] += down
+                out[np.uint64(p)] += down
                 r += 1
             if not clean:  # the escapes left in this list
                 x += _escapes(lists, e + r, e + n)
@@ -540,8 +619,10 @@ def chebyshev_step(
         for t in range(n_times):
             coef = coefs[t]
             if coef != 0:
+                tu = np.uint64(t)
                 for k in range(bounds[c], bounds[c + 1]):
-                    acc[t, k] += coef * out[k]
+                    ku = np.uint64(k)
+                    acc[tu, ku] += coef * out[ku]
 
 
 @nb.njit(cache=True)
@@ -554,11 +635,14 @@ def kept_children(
     x = 0
     for k in range(states.size):
         b0 = (k // BASE_BLOCK) * n_ranks
-        for r in range(n_excited[k]):
+        s = states[np.uint64(k)]
+        n = n_excited[np.uint64(k)]
+        for r in range(n):
             p, escaped = _parent(lists, e + r, b0 + r, x)
             x += escaped
-            mask[p] |= states[k] ^ states[p]
-        e += n_excited[k]
+            pu = np.uint64(p)
+            mask[pu] |= s ^ states[pu]
+        e += n
     return mask
 
 
@@ -586,20 +670,29 @@ def leaked_weight_sum(
     size = (states.size + n_blocks - 1) // n_blocks
     full = (np.int64(1) << np.int64(n_qubits)) - np.int64(1)
     for block in nb.prange(n_blocks):
+        excited = np.empty(n_qubits, np.uint64)
+        bu = np.uint64(block)
         for k in range(block * size, min(states.size, (block + 1) * size)):
-            s = states[k]
-            dropped = full & ~s & ~kept[k]
+            ku = np.uint64(k)
+            s = states[ku]
+            dropped = full & ~s & ~kept[ku]
             if dropped == 0:
                 continue
-            parents = n_excited[k] + 1.0
+            parents = n_excited[ku] + 1.0
+            count = 0
+            for i in range(n_qubits):
+                if s & (np.int64(1) << np.int64(n_qubits - 1 - i)):
+                    excited[count] = i
+                    count += 1
             for j in range(n_qubits):
                 if not dropped & (np.int64(1) << np.int64(n_qubits - 1 - j)):
                     continue
+                ju = np.uint64(j)
                 added = 0.0
-                for i in range(n_qubits):
-                    if s & (np.int64(1) << np.int64(n_qubits - 1 - i)):
-                        added += interactions[i, j]
+                for a in range(count):
+                    added += interactions[excited[a], ju]
                 for t in range(n_times):
-                    gap = added - atom_detuning[t, j]
-                    partial[block, t] += g2 * weight[t, k] * parents / (gap * gap + g2)
+                    tu = np.uint64(t)
+                    gap = added - atom_detuning[tu, ju]
+                    partial[bu, tu] += g2 * weight[tu, ku] * parents / (gap * gap + g2)
     return partial.sum(axis=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import networkx as nx
@@ -41,24 +42,62 @@ def test_a_graph_over_a_workers_share_runs_alone_with_the_whole_budget(
     assert [r.ok for r in results] == [True, True], [r.error for r in results]
 
 
-@pytest.mark.parametrize("alone_fits", ["compact lists only", "int32 lists"])
-def test_compact_lists_are_used_alone_not_in_the_workers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, alone_fits: str
+@pytest.mark.parametrize(
+    "fits", ["alone, with compact lists", "in a worker, with compact lists", "in a worker"]
+)
+def test_compact_lists_are_used_where_int32_lists_do_not_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fits: str
 ) -> None:
     graphs = big_and_small()
     sequence = ConstantDrive().build(embed(graphs[0]).register, FeaturePipeline().device)
     int32_need = Subspace(compact_lists=False).memory_estimate(sequence).bytes
     compact_need = Subspace(max_memory=int32_need - 1).memory_estimate(sequence).bytes
-    assert compact_need < int32_need
-    monkeypatch.setattr(memory.os, "cpu_count", lambda: 2)
-    # alone, the big graph fits only with compact lists; or a worker's share (half) would fit them
-    alone = int32_need - 1 if alone_fits == "compact lists only" else compact_need + int32_need
+    assert compact_need < int32_need < 2 * compact_need
+    monkeypatch.setattr(memory.os, "cpu_count", lambda: 2)  # a worker's share: half the budget alone
+    alone = {
+        "alone, with compact lists": int32_need - 1,
+        "in a worker, with compact lists": compact_need + int32_need,  # the exact compact size: ≥ the bound
+        "in a worker": 2 * int32_need + 2,
+    }[fits]
     monkeypatch.setattr(memory, "machine_memory", lambda: int(alone / memory.MEMORY_SHARE) + 1)
-    big, small = FeaturePipeline(n_workers=1, cache_dir=tmp_path, progress=False).run(graphs)
+    pipeline = FeaturePipeline(n_workers=1, cache_dir=tmp_path, progress=False)
+    big, small = pipeline.run(graphs)
     assert big.ok and small.ok, [big.error, small.error]
-    # compact lists where nothing else fits; not to squeeze a graph into a worker (it runs alone instead)
-    assert big.measurement.settings["compact_lists"] is (alone_fits == "compact lists only")
+    assert big.measurement.settings["compact_lists"] is (fits != "in a worker")
     assert small.measurement.settings["compact_lists"] is False
+    # the budget it ran with: the whole one alone, a worker's share in a worker
+    share = memory.default_max_memory()
+    assert (big.measurement.settings["memory_bytes"] > share) is fits.startswith("alone")
+
+
+def test_a_graph_whose_search_would_end_over_a_workers_share_is_not_started_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its first cutoff fits the share, the cutoff its search plans to end at does not: run alone at once."""
+    from qgnn.backends.subspace import planned_cutoff
+    from qgnn.features.pipeline import _Task, _work
+
+    graph = nx.cycle_graph(10)
+    graph.graph["index"] = 0
+    pipeline = FeaturePipeline(n_workers=1, cache_dir=tmp_path, progress=False)
+    embedding = embed(graph)
+    sequence = ConstantDrive().build(embedding.register, pipeline.device)
+    planned = Subspace(compact_lists=False).memory_estimate(sequence).bytes
+    first = Subspace(compact_lists=False, energy_cutoff=planned_cutoff(10) / 2**0.25)
+    start_need = first.memory_estimate(sequence).bytes
+    assert start_need < planned
+    monkeypatch.setattr(memory.os, "cpu_count", lambda: 2)
+    share = (start_need + planned) // 2  # a worker's share fits the first cutoff only
+    monkeypatch.setattr(memory, "machine_memory", lambda: int(2 * share / memory.MEMORY_SHARE) + 1)
+    worker = Subspace(compact_lists=False)
+    assert worker.memory_budget < planned
+    config = dataclasses.replace(pipeline._config, backend=worker)
+    task = _Task(0, 0, graph, embedding, config, alone_later=True)
+    outcome = _work(task)
+    assert outcome.deferred and outcome.measurement is None and outcome.error is None
+    pipeline = FeaturePipeline(n_workers=1, cache_dir=tmp_path, progress=False, backend=worker)
+    (result,) = pipeline.run([graph])
+    assert result.ok and result.measurement.settings["memory_bytes"] > share
 
 
 def test_a_graph_over_the_whole_budget_fails_alone_and_the_rest_completes(

@@ -107,6 +107,7 @@ class _Task:
     config: _Config
     original: nx.Graph | None = None
     embed_only: bool = False  # stop after the embedding (:meth:`FeaturePipeline._embed_all`)
+    alone_later: bool = False  # a worker's task that the pipeline reruns alone when it does not fit
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class _Outcome:
     error: str | None = None
     seconds: float = 0.0
     needed_bytes: int | None = None  # set when the backend refused the graph for its memory budget
+    deferred: bool = False  # not run: where its search should end does not fit a worker's share
 
 
 def _describe(exc: BaseException) -> str:
@@ -244,6 +246,8 @@ def _work(task: _Task) -> _Outcome:
             return _Outcome(task.position, embedding, seconds=time.perf_counter() - start)
         sequence = _build(task, embedding, config)
         key = _sequence_key(sequence, config)
+        if task.alone_later and not _search_fits(config.backend, sequence, config.evaluation_times):
+            return _Outcome(task.position, embedding, deferred=True, seconds=time.perf_counter() - start)
         (measurement,) = config.backend.run(
             [sequence], shots=config.shots, evaluation_times=config.evaluation_times
         )
@@ -259,6 +263,25 @@ def _work(task: _Task) -> _Outcome:
         return _Outcome(task.position, embedding, measurement, key, seconds=time.perf_counter() - start)
     release_cycles(failed.needed_bytes)  # the refused run's arrays, held by the exception's frames
     return failed
+
+
+def _search_fits(backend: Any, sequence: pulser.Sequence, evaluation_times: tuple[float, ...]) -> bool:
+    """Whether a Subspace's run of ``sequence`` fits its budget at the cutoff its search plans to end at.
+
+    From the counts alone (:meth:`~qgnn.backends.Subspace.memory_estimate`).
+    A worker's graph for which it does not is run alone from the start:
+    in the worker, its search would run the cutoffs that fit before it is
+    refused (a 27-atom MUTAG molecule spent 2.6 core-minutes that way), and
+    running alone would do them again.
+    """
+    from qgnn.backends.subspace import planned_cutoff
+
+    estimate = backend.memory_estimate(sequence, evaluation_times)
+    if not estimate.fits:
+        return False
+    if backend.energy_cutoff is not None or backend.tolerance == 0.0:
+        return True  # one run, the one estimated
+    return bool(estimate.energy_cutoff >= planned_cutoff(len(sequence.register.qubits)) * (1 - 1e-9))
 
 
 def _work_in_pool_thread(task: _Task, num_threads: int) -> _Outcome:
@@ -768,31 +791,33 @@ class FeaturePipeline:
         return self._execute_all(jobs)
 
     def _execute(self, tasks: list[_Task]) -> Iterator[_Outcome]:
-        """Outcomes of ``tasks``; graphs refused for a worker's memory share are retried alone.
+        """Outcomes of ``tasks``; graphs that do not fit a worker's memory share run alone afterwards.
 
         With several workers each run gets its share of the memory budget; a
-        graph that needs more (but fits the budget of one process running
-        alone) is run again in this process after the others, with the whole
-        budget, when the backend's budget was left at its default. A Subspace
-        with ``over_budget="coarsen"`` coarsens only there: in the workers it
+        graph whose search would end at a cutoff that needs more is not run
+        there (:func:`_search_fits`, from the counts), and a graph refused
+        there (its search went further) is run again: both in this process
+        after the others, with the whole budget, on every core, when the
+        backend's budget was left at its default. A Subspace with
+        ``over_budget="coarsen"`` coarsens only there: in the workers it
         raises, so every graph gets the whole budget before it is approximated.
-        Its compact parents' lists (``compact_lists``) are used only there too:
-        a graph that would fit a worker's share only with them (steps ~1.5×
-        slower on one thread) runs alone on every core with int32 lists instead.
         """
         alone_budget = self._budget_alone()
         coarsens = getattr(self.backend, "over_budget", "raise") == "coarsen"
-        compacts = getattr(self.backend, "compact_lists", False)
         shared = tasks
-        if alone_budget is not None and (coarsens or compacts):  # only alone, with the whole budget
-            strict = copy.copy(self.backend)
-            strict.over_budget = "raise"  # type: ignore[attr-defined]  # a Subspace: checked in _budget_alone
-            strict.compact_lists = False  # type: ignore[attr-defined]
-            config = dataclasses.replace(self._config, backend=strict)
-            shared = [dataclasses.replace(t, config=config) for t in tasks]
+        if alone_budget is not None:
+            config = self._config
+            if coarsens:  # only alone, with the whole budget
+                strict = copy.copy(self.backend)
+                strict.over_budget = "raise"  # type: ignore[attr-defined]  # a Subspace: see _budget_alone
+                config = dataclasses.replace(config, backend=strict)
+            shared = [dataclasses.replace(t, config=config, alone_later=True) for t in tasks]
         retry: list[_Task] = []
         by_position = {t.position: t for t in tasks}
         for outcome in self._execute_all(shared):
+            if alone_budget is not None and outcome.deferred:
+                retry.append(by_position[outcome.position])
+                continue
             if (
                 alone_budget is not None
                 and outcome.needed_bytes is not None

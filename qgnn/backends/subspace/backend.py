@@ -232,9 +232,7 @@ class Subspace:
             bitstring for a 28-atom QEK run: see
             :class:`~qgnn.backends.subspace.kernels.ParentLists`), whose
             steps are 1.15–1.3× slower; results are identical. Default True;
-            ``settings["compact_lists"]`` says whether the run used them. A
-            pipeline's workers run without them, so a graph they would make
-            fit a worker's share runs alone on every core instead.
+            ``settings["compact_lists"]`` says whether the run used them.
 
     Example:
         >>> import pulser

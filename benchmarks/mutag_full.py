@@ -23,7 +23,8 @@ smallest graphs, about a minute) writes ``mutag_full.quick.json``.
 and asks the default backend for its memory estimate
 (``Subspace.memory_estimate``, at the cutoff the search ends at for typical
 molecules), and counts per band the graphs that fit a worker's share of the
-budget, those that fit only alone (the pipeline reruns them alone), and
+budget at the cutoff their search plans to end at (the pipeline runs them
+there), those that fit only alone (it runs them alone), and
 those over the whole budget (refused, or coarsened with ``--over-budget
 coarsen``); writes ``mutag_memory.json``.
 """
@@ -57,18 +58,21 @@ def estimate_only(workers: int, output: Path | None) -> None:
     from qgnn.backends.subspace import default_max_memory
     from qgnn.data import load_dataset
     from qgnn.features import FeaturePipeline
+    from qgnn.features.pipeline import _search_fits
 
     ds = load_dataset("MUTAG")
     graphs = [ds[i] for i in range(len(ds))]
     share, alone = default_max_memory(workers), default_max_memory(1)
-    backend = Subspace(max_memory=alone)
+    worker, backend = Subspace(max_memory=share), Subspace(max_memory=alone)
     prepared = FeaturePipeline(n_workers=1, progress=False, cache_dir=False).build_sequences(graphs)
     rows = []
     for index, item in enumerate(prepared):
         if item.sequence is None:
             raise SystemExit(f"graph {index}: {item.error}")
-        estimate = backend.memory_estimate(item.sequence)
-        fits = "worker" if estimate.bytes <= share else "alone" if estimate.fits else "over"
+        # as the pipeline decides: in a worker when its search's planned cutoff fits a worker's share
+        in_worker = _search_fits(worker, item.sequence, (1.0,))
+        estimate = (worker if in_worker else backend).memory_estimate(item.sequence)
+        fits = "worker" if in_worker else "alone" if estimate.fits else "over"
         rows.append(
             {
                 "graph": index,

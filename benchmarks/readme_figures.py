@@ -278,7 +278,7 @@ def mutag(results: Path) -> str:
         "Every MUTAG graph, default pipeline with "
         f"`Subspace(over_budget='{settings['over_budget']}')` (memory budget"
         f" {settings['memory_budget_bytes'] / 2**30:.1f} GiB per worker's run and "
-        f"{settings['memory_budget_bytes'] * data['machine']['cpus'] / 2**30:.1f} GiB for a graph retried "
+        f"{settings['memory_budget_bytes'] * data['machine']['cpus'] / 2**30:.1f} GiB for a graph run "
         "alone), cold cache, "
         f"{settings['workers']} workers: {outcome} in {data['wall_s'] / 60:.1f} min, peak RSS "
         f"{data['peak_rss_mb']['main'] / 1024:.2f} GiB (main process, which runs the big graphs alone) and "

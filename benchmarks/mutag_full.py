@@ -70,8 +70,10 @@ def estimate_only(workers: int, output: Path | None) -> None:
         if item.sequence is None:
             raise SystemExit(f"graph {index}: {item.error}")
         # as the pipeline decides: in a worker when its search's planned cutoff fits a worker's share
-        in_worker = _search_fits(worker, item.sequence, (1.0,))
-        estimate = (worker if in_worker else backend).memory_estimate(item.sequence)
+        estimate = worker.memory_estimate(item.sequence)
+        in_worker = _search_fits(worker, estimate, item.n_nodes)
+        if not in_worker:
+            estimate = backend.memory_estimate(item.sequence)
         fits = "worker" if in_worker else "alone" if estimate.fits else "over"
         rows.append(
             {

@@ -108,6 +108,17 @@ def moments(
     return occ, corr, exc
 
 
+@nb.njit(cache=True, inline="always")
+def excited_atoms(state: int, n_qubits: int, out: np.ndarray) -> int:
+    """Write the atoms excited in ``state`` (atom 0 = most significant bit) into ``out``; return how many."""
+    count = 0
+    for i in range(n_qubits):
+        if state >> np.int64(n_qubits - 1 - i) & np.int64(1):
+            out[count] = i
+            count += 1
+    return count
+
+
 @nb.njit(cache=True, parallel=True)
 def _moment_sums(
     states: np.ndarray, probs: np.ndarray, n_qubits: int, n_blocks: int
@@ -121,12 +132,7 @@ def _moment_sums(
         excited = np.empty(n_qubits, np.uint64)
         bu = np.uint64(block)  # unsigned indices: numba checks every signed one for wraparound
         for k in range(block * size, min(states.size, (block + 1) * size)):
-            s = states[np.uint64(k)]
-            count = 0
-            for i in range(n_qubits):
-                if s >> np.int64(n_qubits - 1 - i) & np.int64(1):
-                    excited[count] = i
-                    count += 1
+            count = excited_atoms(states[np.uint64(k)], n_qubits, excited)
             for t in range(n_times):
                 tu = np.uint64(t)
                 p = probs[tu, np.uint64(k)]

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 import qgnn
 from qgnn.backends.base import Backend, Measurement, check_evaluation_times, check_shots
-from qgnn.backends.subspace.memory import release_cycles
+from qgnn.backends.subspace.memory import MemoryEstimate, release_cycles
 from qgnn.data.canonical import canonical_form, canonical_relabel
 from qgnn.data.validation import graph_index
 from qgnn.errors import InvalidInputError, QgnnError, graph_label
@@ -246,8 +246,11 @@ def _work(task: _Task) -> _Outcome:
             return _Outcome(task.position, embedding, seconds=time.perf_counter() - start)
         sequence = _build(task, embedding, config)
         key = _sequence_key(sequence, config)
-        if task.alone_later and not _search_fits(config.backend, sequence, config.evaluation_times):
-            return _Outcome(task.position, embedding, deferred=True, seconds=time.perf_counter() - start)
+        if task.alone_later:
+            subspace: Any = config.backend  # only a Subspace's tasks are marked (see _budget_alone)
+            estimate = subspace.memory_estimate(sequence, config.evaluation_times)
+            if not _search_fits(subspace, estimate, len(sequence.register.qubits)):
+                return _Outcome(task.position, embedding, deferred=True, seconds=time.perf_counter() - start)
         (measurement,) = config.backend.run(
             [sequence], shots=config.shots, evaluation_times=config.evaluation_times
         )
@@ -265,10 +268,11 @@ def _work(task: _Task) -> _Outcome:
     return failed
 
 
-def _search_fits(backend: Any, sequence: pulser.Sequence, evaluation_times: tuple[float, ...]) -> bool:
-    """Whether a Subspace's run of ``sequence`` fits its budget at the cutoff its search plans to end at.
+def _search_fits(backend: Any, estimate: MemoryEstimate, n_atoms: int) -> bool:
+    """Whether a Subspace's run fits its budget at the cutoff its search plans to end at.
 
-    From the counts alone (:meth:`~qgnn.backends.Subspace.memory_estimate`).
+    ``estimate``: the backend's :meth:`~qgnn.backends.Subspace.memory_estimate`
+    of the sequence (from the counts alone), ``n_atoms`` its register's size.
     A worker's graph for which it does not is run alone from the start:
     in the worker, its search would run the cutoffs that fit before it is
     refused (a 27-atom MUTAG molecule spent 2.6 core-minutes that way), and
@@ -276,12 +280,11 @@ def _search_fits(backend: Any, sequence: pulser.Sequence, evaluation_times: tupl
     """
     from qgnn.backends.subspace import planned_cutoff
 
-    estimate = backend.memory_estimate(sequence, evaluation_times)
     if not estimate.fits:
         return False
     if backend.energy_cutoff is not None or backend.tolerance == 0.0:
         return True  # one run, the one estimated
-    return bool(estimate.energy_cutoff >= planned_cutoff(len(sequence.register.qubits)) * (1 - 1e-9))
+    return bool(estimate.energy_cutoff >= planned_cutoff(n_atoms) * (1 - 1e-9))
 
 
 def _work_in_pool_thread(task: _Task, num_threads: int) -> _Outcome:

@@ -44,7 +44,7 @@ import numba as nb
 import numpy as np
 from numba.extending import overload
 
-from qgnn.backends.base import NUMBA_LAUNCH_LOCK
+from qgnn.backends.base import NUMBA_LAUNCH_LOCK, excited_atoms
 from qgnn.backends.subspace.basis import BasisTooLargeError
 
 #: States per stored offset into the parents' lists; parallel chunks start at multiples of it.
@@ -679,11 +679,7 @@ def leaked_weight_sum(
             if dropped == 0:
                 continue
             parents = n_excited[ku] + 1.0
-            count = 0
-            for i in range(n_qubits):
-                if s & (np.int64(1) << np.int64(n_qubits - 1 - i)):
-                    excited[count] = i
-                    count += 1
+            count = excited_atoms(s, n_qubits, excited)
             for j in range(n_qubits):
                 if not dropped & (np.int64(1) << np.int64(n_qubits - 1 - j)):
                     continue
